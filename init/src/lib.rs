@@ -1,0 +1,108 @@
+//! kiss-s6: s6-linux-init's job (stage 1, shutdown daemon, halt/poweroff/reboot/shutdown/telinit)
+//! and s6-rc source-tree tooling, in one multi-call binary.
+//!
+//! Where a boot step lives:
+//! - `stage1`    pid 1 until it execs s6-svscan (mounts, run-image, env, stage-2 fork)
+//! - `config`    /etc/kiss-s6/init.conf
+//! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
+//! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit
+//! - `protocol`  the 17-byte shutdownd fifo request, byte-compatible with s6-linux-init
+//! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
+//! - `tree`      s6-rc source trees: check, order, compile, enable, disable
+//! - `status`    live service states; `analyze`: the last boot's timeline and chart
+//! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
+//! - `msg`       skalibs-style messages and exit codes
+
+pub mod config;
+pub mod hpr;
+pub mod mounts;
+pub mod msg;
+pub mod protocol;
+pub mod shutdownd;
+pub mod stage1;
+pub mod sys;
+pub mod status;
+pub mod tree;
+pub mod analyze;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use msg::{Error, Result};
+
+const USAGE: &str = "usage: kiss-s6 COMMAND [ARGS…]
+commands:
+  shutdownd [-c DIR] [-g MS] [-d FD]   the shutdown daemon (an early service)
+  halt|poweroff|reboot [-f] [-n] [-w] [-d] [-W]
+  shutdown [-h|-p|-r|-k|-c] [-a] [-t SEC] TIME [MSG]
+  telinit LEVEL
+  mountpoint [-q] DIR
+  check [DIR…]        validate s6-rc source trees
+  order [BUNDLE]      dependency-sorted start order
+  compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv and switch to it
+  enable|disable NAME…  edit the default bundle, then compile
+  status [NAME…]      state of every service of the live database
+  analyze [--svg FILE]  timeline and critical chain of the last boot
+Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
+
+/// Dispatch on argv[0] (the applet names) or, for `kiss-s6`, on the first argument.
+/// Returns the process exit code; every error has already been printed.
+pub fn run(argv: Vec<OsString>) -> i32 {
+    let mut argv = argv.into_iter();
+    let argv0 = argv.next().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<OsString> = argv.collect();
+    let result = if is_applet(&name) {
+        dispatch(&name, args)
+    } else {
+        let mut args = args.into_iter();
+        match args.next() {
+            None => Err(Error::usage(USAGE)),
+            Some(cmd) => {
+                let cmd = cmd.to_string_lossy().into_owned();
+                dispatch(&cmd, args.collect())
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            msg::print_fatal(&e);
+            e.code
+        }
+    }
+}
+
+fn is_applet(name: &str) -> bool {
+    matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit")
+}
+
+fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
+    match cmd {
+        "init" => stage1::main(args),
+        "halt" | "poweroff" | "reboot" => hpr::hpr_main(cmd, args),
+        "shutdown" => hpr::shutdown_main(args),
+        "telinit" => hpr::telinit_main(args),
+        "shutdownd" => shutdownd::main(args),
+        "mountpoint" => mounts::mountpoint_main(args),
+        "check" => tree::check_main(args),
+        "order" => tree::order_main(args),
+        "compile" => tree::compile_main(args),
+        "enable" => tree::enable_main(args, true),
+        "disable" => tree::enable_main(args, false),
+        "status" => status::main(args),
+        "analyze" => analyze::main(args),
+        "help" | "--help" => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        "version" | "--version" => {
+            println!("kiss-s6 {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        other => Err(Error::usage(format!("unknown command {other:?}\n{USAGE}"))),
+    }
+}

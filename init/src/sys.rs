@@ -1,0 +1,173 @@
+//! The one seam for destructive system calls.
+//!
+//! Stage 1, shutdownd and stage 4 never call mount/umount/kill/reboot/exec directly: they take
+//! a `&mut dyn Sys`. [`RealSys`] forwards to nix; tests use [`FakeSys`], which records every call
+//! and returns scripted errno values, so fault paths (EBUSY on `/`, EPERM on reboot, ENOENT on
+//! exec) are tested without a VM.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::reboot::RebootMode;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+pub trait Sys {
+    fn mount(&mut self, src: &str, target: &str, fstype: &str, flags: MsFlags, data: &str) -> Result<(), Errno>;
+    fn umount(&mut self, target: &str, flags: MntFlags) -> Result<(), Errno>;
+    /// kill(2); `pid` -1 means every process but pid 1 and the caller.
+    fn kill(&mut self, pid: i32, sig: Signal) -> Result<(), Errno>;
+    /// reboot(2): only returns on failure.
+    fn reboot(&mut self, how: RebootMode) -> Errno;
+    /// reboot(RB_DISABLE_CAD) / reboot(RB_ENABLE_CAD).
+    fn set_cad(&mut self, enabled: bool) -> Result<(), Errno>;
+    /// execve(2): only returns on failure.
+    fn exec(&mut self, path: &str, argv: &[String], env: &[String]) -> Errno;
+    fn sync(&mut self);
+    /// Is `path` a mount point (its device differs from its parent's, or it is `/`)?
+    fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno>;
+}
+
+/// The real thing.
+#[derive(Debug, Default)]
+pub struct RealSys;
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>, Errno> {
+    v.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| Errno::EINVAL)).collect()
+}
+
+impl Sys for RealSys {
+    fn mount(&mut self, src: &str, target: &str, fstype: &str, flags: MsFlags, data: &str) -> Result<(), Errno> {
+        let fstype = if fstype.is_empty() { None } else { Some(fstype) };
+        let data = if data.is_empty() { None } else { Some(data) };
+        nix::mount::mount(Some(src), target, fstype, flags, data)
+    }
+
+    fn umount(&mut self, target: &str, flags: MntFlags) -> Result<(), Errno> {
+        nix::mount::umount2(target, flags)
+    }
+
+    fn kill(&mut self, pid: i32, sig: Signal) -> Result<(), Errno> {
+        nix::sys::signal::kill(Pid::from_raw(pid), sig)
+    }
+
+    fn reboot(&mut self, how: RebootMode) -> Errno {
+        match nix::sys::reboot::reboot(how) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+
+    fn set_cad(&mut self, enabled: bool) -> Result<(), Errno> {
+        nix::sys::reboot::set_cad_enabled(enabled)
+    }
+
+    fn exec(&mut self, path: &str, argv: &[String], env: &[String]) -> Errno {
+        let (Ok(p), Ok(a), Ok(e)) = (CString::new(path), cstrings(argv), cstrings(env)) else {
+            return Errno::EINVAL;
+        };
+        let r: Result<Infallible, Errno> = nix::unistd::execve(&p, &a, &e);
+        match r {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+
+    fn sync(&mut self) {
+        nix::unistd::sync();
+    }
+
+    fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno> {
+        crate::mounts::is_mountpoint(path)
+    }
+}
+
+/// One recorded call of [`FakeSys`], rendered as text so tests compare plain strings.
+pub type Call = String;
+
+/// A recording `Sys` for tests: every call is appended to `calls`; `fail` maps a call prefix
+/// (e.g. `"umount /"` or `"reboot"`) to the errno it returns, `mountpoints` lists what
+/// `is_mountpoint` answers true for.
+#[derive(Debug, Default)]
+pub struct FakeSys {
+    pub calls: Vec<Call>,
+    pub fail: Vec<(String, Errno)>,
+    pub mountpoints: Vec<String>,
+}
+
+impl FakeSys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Make every call whose rendering starts with `prefix` fail with `errno`.
+    pub fn fail_on(mut self, prefix: &str, errno: Errno) -> Self {
+        self.fail.push((prefix.to_string(), errno));
+        self
+    }
+
+    pub fn with_mountpoint(mut self, path: &str) -> Self {
+        self.mountpoints.push(path.to_string());
+        self
+    }
+
+    fn record(&mut self, call: String) -> Result<(), Errno> {
+        let err = self.fail.iter().find(|(p, _)| call.starts_with(p.as_str())).map(|(_, e)| *e);
+        self.calls.push(call);
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Sys for FakeSys {
+    fn mount(&mut self, src: &str, target: &str, fstype: &str, flags: MsFlags, data: &str) -> Result<(), Errno> {
+        self.record(format!("mount {src} {target} {fstype} {:#x} {data}", flags.bits()))?;
+        if !flags.contains(MsFlags::MS_REMOUNT) && !self.mountpoints.iter().any(|m| m == target) {
+            self.mountpoints.push(target.to_string());
+        }
+        Ok(())
+    }
+
+    fn umount(&mut self, target: &str, flags: MntFlags) -> Result<(), Errno> {
+        self.record(format!("umount {target} {:#x}", flags.bits()))?;
+        self.mountpoints.retain(|m| m != target);
+        Ok(())
+    }
+
+    fn kill(&mut self, pid: i32, sig: Signal) -> Result<(), Errno> {
+        self.record(format!("kill {pid} {}", sig.as_str()))
+    }
+
+    fn reboot(&mut self, how: RebootMode) -> Errno {
+        let name = match how {
+            RebootMode::RB_AUTOBOOT => "reboot",
+            RebootMode::RB_POWER_OFF => "poweroff",
+            RebootMode::RB_HALT_SYSTEM => "halt",
+            _ => "other",
+        };
+        // A fake reboot "returns" EINTR unless a failure was scripted: callers treat any return
+        // as failure, which is exactly what the tests exercise.
+        self.record(format!("reboot {name}")).err().unwrap_or(Errno::EINTR)
+    }
+
+    fn set_cad(&mut self, enabled: bool) -> Result<(), Errno> {
+        self.record(format!("set_cad {enabled}"))
+    }
+
+    fn exec(&mut self, path: &str, argv: &[String], _env: &[String]) -> Errno {
+        self.record(format!("exec {path} {}", argv.join(" "))).err().unwrap_or(Errno::EINTR)
+    }
+
+    fn sync(&mut self) {
+        let _ = self.record("sync".to_string());
+    }
+
+    fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno> {
+        self.record(format!("is_mountpoint {path}"))?;
+        Ok(self.mountpoints.iter().any(|m| m == path))
+    }
+}

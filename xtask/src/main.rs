@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("xtask: placeholder");
+    std::process::exit(1);
+}
