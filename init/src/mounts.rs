@@ -1,21 +1,275 @@
-//! Mount table helpers: `/proc/self/mountinfo` parsing, the stage-4 unmount plan,
+//! Mount table: `/proc/self/mountinfo` parsing, the stage-4 unmount plan and its execution,
 //! and `kiss-s6 mountpoint` (busybox-static and some toybox builds lack the applet).
-use crate::msg::{Error, Result};
-use nix::errno::Errno;
-use nix::sys::stat::{lstat, stat};
+
 use std::ffi::OsString;
 
-/// Is `path` a mount point? Works without /proc (stage 1 runs before it is mounted):
-/// a directory is a mount point when its device differs from its parent's, or when it is
-/// its own parent (`/`). Bind mounts of a directory onto itself on the same filesystem are
-/// not detected this way; stage 1 does not need them.
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::{lstat, stat};
+
+use crate::msg::{self, Error, Result};
+use crate::sys::Sys;
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub target: String,
+    pub fstype: String,
+    pub source: String,
+}
+
+/// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse mountinfo text, in mount order. Malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        // id parent maj:min root target opts [optional…] - fstype source superopts
+        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+        if dash < 6 || fields.len() < dash + 3 {
+            continue;
+        }
+        v.push(Mount {
+            target: unescape(fields[4]),
+            fstype: fields[dash + 1].to_string(),
+            source: unescape(fields[dash + 2]),
+        });
+    }
+    v
+}
+
+/// What stage 4 does with one mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// umount(2); on EBUSY fall back to a read-only remount.
+    Umount(String),
+    /// A network filesystem: lazy detach, never a blocking umount (a dead server would hang us).
+    Detach(String),
+    /// The root filesystem cannot be unmounted: remount it read-only.
+    RemountRo(String),
+}
+
+/// Filesystems whose unmount can block on a server that is gone.
+pub fn is_network_fs(fstype: &str) -> bool {
+    matches!(
+        fstype,
+        "nfs" | "nfs4" | "cifs" | "smb3" | "smbfs" | "ncpfs" | "9p" | "ceph" | "glusterfs" | "afs" | "coda"
+    ) || fstype.starts_with("fuse.sshfs")
+        || fstype == "fuse.glusterfs"
+}
+
+/// The unmount plan, s6-linux-init-umountall's rules plus network detach: reverse mount order;
+/// skip `/run` and the first devtmpfs, proc and sysfs (the kernel keeps them; unmounting them
+/// makes later steps fail); the initramfs `rootfs` is left alone; `/` becomes a read-only remount.
+pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
+    let mut keep = vec![false; mounts.len()];
+    for ty in ["devtmpfs", "proc", "sysfs"] {
+        if let Some(i) = mounts.iter().position(|m| m.fstype == ty) {
+            keep[i] = true;
+        }
+    }
+    let mut plan = Vec::new();
+    for (i, m) in mounts.iter().enumerate().rev() {
+        if keep[i] || m.target == "/run" || m.fstype == "rootfs" {
+            continue;
+        }
+        if m.target == "/" {
+            plan.push(Step::RemountRo(m.target.clone()));
+        } else if is_network_fs(&m.fstype) {
+            plan.push(Step::Detach(m.target.clone()));
+        } else {
+            plan.push(Step::Umount(m.target.clone()));
+        }
+    }
+    plan
+}
+
+fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
+    sys.mount("", target, "", MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, "")
+}
+
+/// Run the plan; returns the number of failures (each already warned about).
+pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
+    let mut failures = 0;
+    for step in plan {
+        let r = match step {
+            Step::Umount(t) => match sys.umount(t, MntFlags::empty()) {
+                Err(Errno::EBUSY) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+                // Already gone (a parent was lazily detached): nothing to do.
+                Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+                r => r.map_err(|e| (format!("unmount {t}"), e)),
+            },
+            Step::Detach(t) => sys.umount(t, MntFlags::MNT_DETACH).map_err(|e| (format!("detach {t}"), e)),
+            Step::RemountRo(t) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+        };
+        if let Err((what, e)) = r {
+            msg::warn(format!("unable to {what}: {}", e.desc()));
+            failures += 1;
+        }
+    }
+    failures
+}
+
+/// Is `path` a mount point? Works without /proc (stage 1 runs before it is mounted): a
+/// directory is a mount point when its device differs from its parent's, or when it is its
+/// own parent (`/`). When /proc is there, mountinfo also catches same-device bind mounts.
 pub fn is_mountpoint(path: &str) -> std::result::Result<bool, Errno> {
     let st = lstat(path)?;
     if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR {
         return Ok(false);
     }
     let parent = stat(format!("{}/..", path.trim_end_matches('/')).as_str())?;
-    Ok(st.st_dev != parent.st_dev || st.st_ino == parent.st_ino)
+    if st.st_dev != parent.st_dev || st.st_ino == parent.st_ino {
+        return Ok(true);
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+        if let Ok(canon) = std::fs::canonicalize(path) {
+            let canon = canon.to_string_lossy();
+            return Ok(parse_mountinfo(&text).iter().any(|m| m.target == canon));
+        }
+    }
+    Ok(false)
 }
 
-pub fn mountpoint_main(_args: Vec<OsString>) -> Result<i32> { Err(Error::new(111, "not implemented yet")) }
+const MOUNTPOINT_USAGE: &str = "usage: kiss-s6 mountpoint [-q] DIR";
+
+/// `kiss-s6 mountpoint [-q] DIR`: exit 0 when DIR is a mount point, 1 when it is not or does
+/// not exist (busybox's and toybox's convention), 100 on bad usage.
+pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut quiet = false;
+    let mut dir: Option<String> = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('q') => quiet = true,
+            Value(v) if dir.is_none() => dir = Some(v.string()?),
+            _ => return Err(Error::usage(format!("{}\n{MOUNTPOINT_USAGE}", arg.unexpected()))),
+        }
+    }
+    let Some(dir) = dir else { return Err(Error::usage(MOUNTPOINT_USAGE)) };
+    match is_mountpoint(&dir) {
+        Ok(true) => {
+            if !quiet {
+                println!("{dir} is a mountpoint");
+            }
+            Ok(0)
+        }
+        Ok(false) => {
+            if !quiet {
+                println!("{dir} is not a mountpoint");
+            }
+            Ok(1)
+        }
+        Err(e) => {
+            if !quiet {
+                msg::warn(format!("unable to stat {dir}: {}", e.desc()));
+            }
+            Ok(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::FakeSys;
+
+    const QEMU_DISK: &str = "\
+1 0 0:2 / / rw - rootfs rootfs rw
+20 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+21 20 0:5 / /dev rw,nosuid - devtmpfs devtmpfs rw,size=1024k
+22 20 0:20 / /proc rw,nosuid,nodev,noexec - proc proc rw
+23 20 0:21 / /sys rw,nosuid,nodev,noexec - sysfs sysfs rw
+24 20 0:22 / /run rw,nosuid,nodev - tmpfs tmpfs rw,mode=755
+25 21 0:23 / /dev/pts rw - devpts devpts rw,gid=5,mode=620
+26 23 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+27 22 0:25 / /proc rw - proc proc rw
+28 20 0:26 / /mnt/my\\040disk rw - ext4 /dev/vdb rw
+29 20 0:27 / /srv/nfs rw - nfs4 server:/export rw
+30 20 0:28 / /srv/smb rw - cifs //h/s rw
+31 28 0:26 /sub /mnt/bind rw - ext4 /dev/vdb rw
+32 24 0:29 / /run/user/0 rw - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn parses_and_unescapes() {
+        let m = parse_mountinfo(QEMU_DISK);
+        assert_eq!(m.len(), 14);
+        assert_eq!(m[9].target, "/mnt/my disk");
+        assert_eq!(m[10].fstype, "nfs4");
+        assert!(parse_mountinfo("garbage\n1 2 3\n").is_empty());
+    }
+
+    #[test]
+    fn plan_is_reverse_skips_first_pseudo_and_run_detaches_network() {
+        let plan = umount_plan(&parse_mountinfo(QEMU_DISK));
+        let u = |s: &str| Step::Umount(s.into());
+        assert_eq!(
+            plan,
+            vec![
+                u("/run/user/0"),
+                u("/mnt/bind"),
+                Step::Detach("/srv/smb".into()),
+                Step::Detach("/srv/nfs".into()),
+                u("/mnt/my disk"),
+                u("/proc"), // the duplicate proc, not the first
+                u("/sys/fs/cgroup"),
+                u("/dev/pts"),
+                Step::RemountRo("/".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn ebusy_falls_back_to_readonly_remount_and_counts_failures() {
+        let plan = vec![Step::Umount("/home".into()), Step::RemountRo("/".into()), Step::Detach("/n".into())];
+        let mut sys = FakeSys::new().fail_on("umount /home", Errno::EBUSY).fail_on("umount /n", Errno::EPERM);
+        let failures = execute_plan(&mut sys, &plan);
+        assert_eq!(failures, 1);
+        assert_eq!(
+            sys.calls,
+            vec![
+                "umount /home 0x0".to_string(),
+                "mount  /home  0x21 ".to_string(),
+                "mount  /  0x21 ".to_string(),
+                "umount /n 0x2".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn root_remount_failure_is_reported() {
+        let mut sys = FakeSys::new().fail_on("mount  / ", Errno::EBUSY);
+        assert_eq!(execute_plan(&mut sys, &[Step::RemountRo("/".into())]), 1);
+    }
+
+    #[test]
+    fn mountpoint_of_root_and_of_a_plain_dir() {
+        assert_eq!(is_mountpoint("/"), Ok(true));
+        let d = std::env::temp_dir().join(format!("kiss-s6-mp-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let sub = d.join("x");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(is_mountpoint(sub.to_str().unwrap()), Ok(false));
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(is_mountpoint("/nonexistent/kiss-s6").is_err());
+    }
+}

@@ -1,1 +1,183 @@
-//! TODO(owner): see lib.rs
+//! The shutdownd fifo protocol, byte-compatible with s6-linux-init 1.2.
+//!
+//! A request is 17 bytes: one command byte (`h` halt, `p` poweroff, `r` reboot, `S` run
+//! rc.shutdown only), a 12-byte TAI64N *relative* delay (8-byte big-endian seconds, 4-byte
+//! big-endian nanoseconds; zero means now), and a big-endian u32 grace time in milliseconds
+//! (zero means the daemon's default). A single byte `c` cancels a pending request.
+
+use std::time::Duration;
+
+pub const REQUEST_LEN: usize = 17;
+/// s6-linux-init caps the grace time at five minutes; so do we.
+pub const MAX_GRACE_MS: u32 = 300_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Halt,
+    Poweroff,
+    Reboot,
+    /// Run rc.shutdown, then keep the system up (`shutdown` without -h/-p/-r).
+    Stop,
+}
+
+impl Action {
+    pub fn byte(self) -> u8 {
+        match self {
+            Action::Halt => b'h',
+            Action::Poweroff => b'p',
+            Action::Reboot => b'r',
+            Action::Stop => b'S',
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Option<Action> {
+        match b {
+            b'h' => Some(Action::Halt),
+            b'p' => Some(Action::Poweroff),
+            b'r' => Some(Action::Reboot),
+            b'S' => Some(Action::Stop),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Halt => "halt",
+            Action::Poweroff => "poweroff",
+            Action::Reboot => "reboot",
+            Action::Stop => "stop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    pub delay: Duration,
+    /// 0 = the daemon's default.
+    pub grace_ms: u32,
+}
+
+impl Request {
+    pub fn now(action: Action) -> Self {
+        Request { action, delay: Duration::ZERO, grace_ms: 0 }
+    }
+
+    pub fn encode(&self) -> [u8; REQUEST_LEN] {
+        let mut b = [0u8; REQUEST_LEN];
+        b[0] = self.action.byte();
+        b[1..9].copy_from_slice(&self.delay.as_secs().to_be_bytes());
+        b[9..13].copy_from_slice(&self.delay.subsec_nanos().to_be_bytes());
+        b[13..17].copy_from_slice(&self.grace_ms.to_be_bytes());
+        b
+    }
+}
+
+/// The cancel message.
+pub const CANCEL: [u8; 1] = [b'c'];
+
+/// One decoded message from the fifo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    Request(Request),
+    Cancel,
+    /// An unknown command byte: warned about and skipped, as s6-linux-init does.
+    Unknown(u8),
+}
+
+/// Incremental decoder: the fifo may deliver a request in pieces.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Next complete message, if any.
+    pub fn next_message(&mut self) -> Option<Message> {
+        let first = *self.buf.first()?;
+        if first == b'c' {
+            self.buf.remove(0);
+            return Some(Message::Cancel);
+        }
+        let Some(action) = Action::from_byte(first) else {
+            self.buf.remove(0);
+            return Some(Message::Unknown(first));
+        };
+        if self.buf.len() < REQUEST_LEN {
+            return None;
+        }
+        let b: Vec<u8> = self.buf.drain(..REQUEST_LEN).collect();
+        let secs = u64::from_be_bytes(b[1..9].try_into().unwrap_or([0; 8]));
+        let nanos = u32::from_be_bytes(b[9..13].try_into().unwrap_or([0; 4])).min(999_999_999);
+        let grace_ms = u32::from_be_bytes(b[13..17].try_into().unwrap_or([0; 4]));
+        // TAI64 labels carry a 2^62 offset for absolute times; a relative delay never does,
+        // but clamp absurd values so a garbage request cannot overflow the deadline arithmetic.
+        let secs = secs.min(u32::MAX as u64);
+        Some(Message::Request(Request { action, delay: Duration::new(secs, nanos), grace_ms }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn reboot_now_is_r_and_16_zeros() {
+        let b = Request::now(Action::Reboot).encode();
+        assert_eq!(hex(&b), "72 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00");
+        assert_eq!(Request::now(Action::Poweroff).encode()[0], 0x70);
+        assert_eq!(Request::now(Action::Stop).encode()[0], 0x53);
+    }
+
+    #[test]
+    fn shutdown_h_t10_plus5_matches_s6_capture() {
+        // s6-spec.md E.19: `shutdown -h -t 10 +5`
+        let r = Request { action: Action::Halt, delay: Duration::from_secs(300), grace_ms: 10_000 };
+        assert_eq!(hex(&r.encode()), "68 00 00 00 00 00 00 01 2c 00 00 00 00 00 00 27 10");
+    }
+
+    #[test]
+    fn decoder_handles_pieces_cancel_and_garbage() {
+        let mut d = Decoder::new();
+        let r = Request { action: Action::Reboot, delay: Duration::new(5, 7), grace_ms: 42 };
+        let bytes = r.encode();
+        d.push(&bytes[..5]);
+        assert_eq!(d.next_message(), None);
+        d.push(&bytes[5..]);
+        d.push(b"cx");
+        assert_eq!(d.next_message(), Some(Message::Request(r)));
+        assert_eq!(d.next_message(), Some(Message::Cancel));
+        assert_eq!(d.next_message(), Some(Message::Unknown(b'x')));
+        assert_eq!(d.next_message(), None);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_random_bytes() {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        for _ in 0..2000 {
+            let mut d = Decoder::new();
+            let n = (seed % 64) as usize;
+            let mut v = Vec::new();
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.push(seed as u8);
+            }
+            d.push(&v);
+            while d.next_message().is_some() {}
+        }
+    }
+}
