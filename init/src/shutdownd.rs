@@ -248,7 +248,8 @@ fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts) -> 
     fs::write(&tmp, [action.byte()]).map_err(|e| Error::io(format!("write {tmp}"), &e))?;
     fs::rename(&tmp, STAGE4_FILE).map_err(|e| Error::io(format!("rename {tmp} to {STAGE4_FILE}"), &e))?;
     unsupervise(&o.scandir);
-    kill_all(sys, grace_ms, Path::new("/proc"), std::env::var_os(ALLOW_KILL_ALL_ENV).is_some())
+    let keep = [o.scandir.join(crate::hpr::SHUTDOWND_DIR), o.scandir.join(LOGGER_DIR)];
+    kill_all(sys, grace_ms, Path::new("/proc"), &keep, std::env::var_os(ALLOW_KILL_ALL_ENV).is_some())
 }
 
 /// Take every service but ourselves and the catch-all logger out of supervision, as
@@ -282,15 +283,16 @@ pub fn pid1_is_svscan(proc_root: &Path) -> bool {
     fs::read_to_string(proc_root.join("1/comm")).map(|c| c.trim() == "s6-svscan").unwrap_or(false)
 }
 
-/// Processes still alive that the grace period waits for: everything but pid 1, `me`,
-/// `parent` (our s6-supervise, which waits for us), kernel threads (children of kthreadd,
-/// pid 2) and zombies (already dead, pid 1 reaps them).
-pub fn remaining_processes(proc_root: &Path, me: i32, parent: i32) -> Vec<i32> {
+/// Processes still alive that the grace period waits for: everything but pid 1, `me`, kernel
+/// threads (kthreadd, pid 2, and its children), zombies (already dead; pid 1 reaps them), and
+/// processes whose working directory is one of `keep` (the service dirs of shutdownd and of
+/// the catch-all logger: s6-supervise and its service run there, and they stay to the end).
+pub fn remaining_processes(proc_root: &Path, me: i32, keep: &[PathBuf]) -> Vec<i32> {
     let mut left = Vec::new();
     let Ok(rd) = fs::read_dir(proc_root) else { return left };
     for ent in rd.flatten() {
         let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if pid == 1 || pid == me || pid == parent || pid == 2 {
+        if pid == 1 || pid == me || pid == 2 {
             continue;
         }
         let Ok(stat) = fs::read_to_string(ent.path().join("stat")) else { continue };
@@ -302,6 +304,11 @@ pub fn remaining_processes(proc_root: &Path, me: i32, parent: i32) -> Vec<i32> {
         if ppid == 2 || state == "Z" || state == "X" {
             continue;
         }
+        if let Ok(cwd) = fs::read_link(ent.path().join("cwd")) {
+            if keep.iter().any(|k| *k == cwd) {
+                continue;
+            }
+        }
         left.push(pid);
     }
     left.sort_unstable();
@@ -310,7 +317,7 @@ pub fn remaining_processes(proc_root: &Path, me: i32, parent: i32) -> Vec<i32> {
 
 /// TERM + HUP (interactive shells ignore TERM) + CONT to every process, wait until none is
 /// left or the grace time is over, then KILL.
-pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path, allow: bool) -> Result<()> {
+pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path, keep: &[PathBuf], allow: bool) -> Result<()> {
     if !allow && !pid1_is_svscan(proc_root) {
         return Err(Error::new(
             msg::EXIT_SYS,
@@ -332,10 +339,9 @@ pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path, allow: bool)
         }
     }
     let me = std::process::id() as i32;
-    let parent = nix::unistd::getppid().as_raw();
     let end = Instant::now() + Duration::from_millis(grace_ms as u64);
     while Instant::now() < end {
-        if remaining_processes(proc_root, me, parent).is_empty() {
+        if remaining_processes(proc_root, me, keep).is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(25));
@@ -402,11 +408,11 @@ mod tests {
         fs::create_dir_all(d.join("1")).unwrap();
         fs::write(d.join("1/comm"), "systemd\n").unwrap();
         let mut sys = FakeSys::new();
-        let e = kill_all(&mut sys, 10, &d, false).unwrap_err();
+        let e = kill_all(&mut sys, 10, &d, &[], false).unwrap_err();
         assert!(e.text.contains("refusing to kill all processes"), "{}", e.text);
         assert!(sys.calls.is_empty(), "nothing may be sent: {:?}", sys.calls);
         fs::write(d.join("1/comm"), "s6-svscan\n").unwrap();
-        kill_all(&mut sys, 10, &d, false).unwrap();
+        kill_all(&mut sys, 10, &d, &[], false).unwrap();
         assert_eq!(sys.calls, vec!["sync", "kill -1 SIGTERM", "kill -1 SIGHUP", "kill -1 SIGCONT", "sync", "kill -1 SIGKILL"]);
         fs::remove_dir_all(&d).unwrap();
     }
@@ -423,21 +429,27 @@ mod tests {
         mk(40, "40 (kworker/0:1) I 2 0");
         mk(50, "50 (a (weird) name) Z 1 50");
         mk(60, "60 (s6-supervise) S 1 60");
+        mk(61, "61 (s6-log) S 60 61");
         mk(70, "70 (kiss-s6) S 60 70");
-        assert_eq!(remaining_processes(&d, 70, 60), Vec::<i32>::new());
+        let svc = d.join("scan/s6-svscan-log");
+        fs::create_dir_all(&svc).unwrap();
+        std::os::unix::fs::symlink(&svc, d.join("60/cwd")).unwrap();
+        std::os::unix::fs::symlink(&svc, d.join("61/cwd")).unwrap();
+        let keep = vec![svc.clone()];
+        assert_eq!(remaining_processes(&d, 70, &keep), Vec::<i32>::new());
         mk(80, "80 (sh) S 1 80");
-        assert_eq!(remaining_processes(&d, 70, 60), vec![80]);
+        assert_eq!(remaining_processes(&d, 70, &keep), vec![80]);
         // With pid 80 alive, the whole (short) grace is used; without it, none.
         fs::write(d.join("1/comm"), "s6-svscan").unwrap();
         let t = Instant::now();
-        kill_all(&mut FakeSys::new(), 300, &d, false).unwrap();
+        kill_all(&mut FakeSys::new(), 300, &d, &keep, false).unwrap();
         assert!(t.elapsed() >= Duration::from_millis(300));
-        // Our own pid and parent are the real ones here, so drop the fake ones.
-        for pid in ["80", "60", "70"] {
+        // Our own pid is the real one here, so drop the fake one.
+        for pid in ["80", "70"] {
             fs::remove_dir_all(d.join(pid)).unwrap();
         }
         let t = Instant::now();
-        kill_all(&mut FakeSys::new(), 60_000, &d, false).unwrap();
+        kill_all(&mut FakeSys::new(), 60_000, &d, &keep, false).unwrap();
         assert!(t.elapsed() < Duration::from_secs(5), "grace must end as soon as nothing is left");
         fs::remove_dir_all(&d).unwrap();
     }
