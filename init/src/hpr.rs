@@ -1,13 +1,26 @@
 //! The clients: `halt`, `poweroff`, `reboot`, `shutdown`, `telinit`.
 //!
 //! They speak s6-linux-init's protocol to shutdownd (see `protocol`) and accept its flags, so
-//! admins' habits and scripts keep working. Parsing is a pure function over the arguments
-//! (tested as tables); the side effects live in `send` and `force`.
+//! admins' habits, scripts and s6-linux-init's own clients keep working. Parsing is a pure
+//! function over the arguments (tested as tables); side effects live in `send` and `force`.
+//!
+//! Differences from s6-linux-init, on purpose:
+//! - A non-root caller is refused before anything is opened, with a message saying so
+//!   (s6's clients fail on the fifo's permissions with "unable to talk to shutdownd").
+//! - The fifo is opened `O_WRONLY|O_NONBLOCK` without `O_CREAT`: with no shutdownd we fail
+//!   (ENXIO, or ENOENT) instead of leaving a regular file where the fifo should be.
+//! - No wtmp record and no wall message: KISS and glaucus run on musl, whose utmp/wtmp
+//!   functions are stubs, so there is neither a record to write nor a list of logged-in ttys
+//!   to write to. `-d`, `-W` and `-i` are accepted and do nothing; `-w` (only write the wtmp
+//!   record) exits 0 at once; `shutdown -k` (only warn) prints its warning on stdout.
+//! - `shutdown -a` checks `/etc/shutdown.allow` against the users owning a process on a
+//!   terminal (see [`logged_in_users`]), since there is no utmp to ask.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lexopt::prelude::*;
@@ -20,11 +33,13 @@ use crate::sys::{RealSys, Sys};
 pub const SCANDIR: &str = "/run/service";
 pub const SHUTDOWND_DIR: &str = "s6-linux-init-shutdownd";
 pub const RUNLEVELD_DIR: &str = "s6-linux-init-runleveld";
+pub const SHUTDOWN_ALLOW: &str = "/etc/shutdown.allow";
+/// `KISS_S6_SCANDIR` moves the scandir the clients talk to (tests). It grants nothing: the
+/// fifo's and socket's own permissions decide who may talk to the daemons.
+pub const SCANDIR_ENV: &str = "KISS_S6_SCANDIR";
 
-/// The scandir the clients talk to. `KISS_S6_SCANDIR` overrides it for tests; it grants
-/// nothing (the fifo's own permissions decide who may shut down).
 pub fn scandir() -> PathBuf {
-    std::env::var_os("KISS_S6_SCANDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(SCANDIR))
+    std::env::var_os(SCANDIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(SCANDIR))
 }
 
 pub fn shutdownd_fifo() -> PathBuf {
@@ -39,13 +54,14 @@ pub struct HprOpts {
     pub force: bool,
     /// `-n`: no sync before a forced reboot(2).
     pub no_sync: bool,
-    /// `-w`: only write the wtmp record (we keep no wtmp: a no-op that exits 0).
+    /// `-w`: only write the wtmp record (we keep no wtmp: exits 0 and does nothing).
     pub wtmp_only: bool,
 }
 
 const HPR_USAGE: &str = "usage: halt|poweroff|reboot [-h|-p|-r] [-f] [-n] [-d|-w] [-W] [-i]";
 
-/// Parse `halt`/`poweroff`/`reboot` arguments. `-h` is halt, never help.
+/// Parse `halt`/`poweroff`/`reboot` arguments (s6-linux-init-hpr's flags; the applet name
+/// gives the default action). `-h` is halt, never help.
 pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
     let action = match applet {
         "halt" => Action::Halt,
@@ -62,8 +78,8 @@ pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
             Short('f') => o.force = true,
             Short('n') => o.no_sync = true,
             Short('w') => o.wtmp_only = true,
-            // -d (no wtmp record), -W (no wall message), -i (s6's hostname confirmation):
-            // accepted for compatibility; we keep no wtmp and send no wall.
+            // -d (no wtmp record), -W (no wall message), -i (hostname confirmation): accepted
+            // for compatibility; we keep no wtmp and send no wall (see the module doc).
             Short('d') | Short('W') | Short('i') => {}
             _ => return Err(Error::usage(format!("{applet}: {}\n{HPR_USAGE}", arg.unexpected()))),
         }
@@ -85,22 +101,24 @@ pub fn force(sys: &mut dyn Sys, action: Action, no_sync: bool) -> Error {
         sys.sync();
     }
     let e = sys.reboot(reboot_mode(action));
-    Error::sys(format!("{} the system", action.name()), e)
+    Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
-fn require_root(what: &str) -> Result<()> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(Error::new(
-            msg::EXIT_SYS,
-            format!("{what}: permission denied: only root may do this (try again as root, e.g. with su or doas)"),
-        ));
+/// Refuse a non-root caller before anything is opened or sent.
+pub fn require_root(applet: &str) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::new(
+        msg::EXIT_SYS,
+        format!("{applet}: permission denied: only root may do this (run it as root, e.g. with su or doas)"),
+    ))
 }
 
-/// Write raw bytes to shutdownd's fifo. Never creates the fifo: with no shutdownd running the
-/// open fails (ENXIO: no reader; ENOENT: not booted with kiss-s6 or s6-linux-init).
-pub fn send(bytes: &[u8]) -> Result<()> {
+/// Write raw bytes to shutdownd's fifo, in one write (17 bytes < PIPE_BUF: atomic). Never
+/// creates the fifo: with no shutdownd the open fails (ENXIO: no reader; ENOENT: not booted
+/// with kiss-s6 or s6-linux-init). `hint` tells the user what to do then.
+pub fn send(bytes: &[u8], hint: &str) -> Result<()> {
     let fifo = shutdownd_fifo();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -109,22 +127,25 @@ pub fn send(bytes: &[u8]) -> Result<()> {
         .map_err(|e| {
             Error::new(
                 msg::EXIT_SYS,
-                format!("unable to talk to shutdownd: {}: {}; use -f to force", fifo.display(), msg::io_desc(&e)),
+                format!("unable to talk to shutdownd: open {}: {}; {hint}", fifo.display(), msg::io_desc(&e)),
             )
         })?;
     f.write_all(bytes).map_err(|e| Error::io(format!("write to {}", fifo.display()), &e))
 }
 
+const FORCE_HINT: &str = "use -f to force";
+const SHUTDOWN_HINT: &str = "use halt -f, poweroff -f or reboot -f to force";
+
 pub fn hpr_main(applet: &str, args: Vec<OsString>) -> Result<i32> {
     let o = parse_hpr(applet, args)?;
+    require_root(applet)?;
     if o.wtmp_only {
         return Ok(0);
     }
-    require_root(applet)?;
     if o.force {
         return Err(force(&mut RealSys, o.action, o.no_sync));
     }
-    send(&Request::now(o.action).encode())?;
+    send(&Request::now(o.action).encode(), FORCE_HINT)?;
     Ok(0)
 }
 
@@ -134,7 +155,7 @@ pub enum When {
     Now,
     /// In this many minutes.
     In(u64),
-    /// At this wall-clock time (local), the next occurrence.
+    /// At this local wall-clock time, the next occurrence.
     At(u32, u32),
 }
 
@@ -142,55 +163,62 @@ pub enum When {
 pub enum ShutdownCmd {
     Cancel,
     /// `-k`: only warn, shut nothing down.
-    WarnOnly { msg: String },
-    Schedule { action: Action, when: When, grace_ms: u32, check_allow: bool, msg: String },
+    WarnOnly { when: When, msg: String },
+    Schedule {
+        action: Action,
+        when: When,
+        grace_ms: u32,
+        /// `-t` asked for more than 300 s: capped (warned about).
+        grace_capped: bool,
+        check_allow: bool,
+        msg: String,
+    },
 }
 
-const SHUTDOWN_USAGE: &str =
-    "usage: shutdown [-h [-H|-P] | -p | -r | -k] [-a] [-t SEC] [-i] [-f|-F] TIME [MESSAGE…]\n       shutdown -c [MESSAGE…]\nTIME is now, +MINUTES, MINUTES or HH:MM";
+const SHUTDOWN_USAGE: &str = "usage: shutdown [-h [-H|-P] | -p | -r | -k] [-a] [-t SEC] [-i] [-f|-F] TIME [MESSAGE…]\n       \
+shutdown -c [MESSAGE…]\nTIME is now, +MINUTES, MINUTES or HH:MM (the next one); without -h, -p or -r only rc.shutdown runs";
 
+/// TIME as s6-linux-init-shutdown reads it: `now`, `+MINUTES`, `MINUTES`, `H:MM` or `HH:MM`.
 pub fn parse_time(s: &str) -> Option<When> {
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
     if s == "now" {
         return Some(When::Now);
     }
     if let Some((h, m)) = s.split_once(':') {
+        if !digits(h) || h.len() > 2 || !digits(m) || m.len() != 2 {
+            return None;
+        }
         let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        return (h < 24 && m < 60 && !s.starts_with('+')).then_some(When::At(h, m));
+        return (h < 24 && m < 60).then_some(When::At(h, m));
     }
-    let digits = s.strip_prefix('+').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let mins = s.strip_prefix('+').unwrap_or(s);
+    if !digits(mins) {
         return None;
     }
-    let n: u64 = digits.parse().ok()?;
+    let n: u64 = mins.parse().ok()?;
     Some(if n == 0 { When::Now } else { When::In(n) })
 }
 
 pub fn parse_shutdown(args: Vec<OsString>) -> Result<ShutdownCmd> {
     let mut p = lexopt::Parser::from_args(args);
-    let mut action = Action::Stop;
-    let mut halt = false;
-    let (mut cancel, mut warn_only, mut check_allow) = (false, false, false);
-    let mut grace_ms = 0u32;
+    // s6: -h/-p/-r/-k choose; -H/-P refine -h (and are an error without it).
+    let mut what: Option<char> = None;
+    let mut sub: Option<char> = None;
+    let (mut cancel, mut check_allow) = (false, false);
+    let mut grace_s: u64 = 0;
     let mut rest: Vec<String> = Vec::new();
     let bad = |e: String| Error::usage(format!("shutdown: {e}\n{SHUTDOWN_USAGE}"));
     while let Some(arg) = p.next()? {
         match arg {
-            Short('h') => {
-                halt = true;
-                action = Action::Halt
-            }
-            Short('H') => action = Action::Halt,
-            Short('P') => action = Action::Poweroff,
-            Short('p') => action = Action::Poweroff,
-            Short('r') => action = Action::Reboot,
-            Short('k') => warn_only = true,
+            Short(c @ ('h' | 'p' | 'r' | 'k')) => what = Some(c),
+            Short(c @ ('H' | 'P')) => sub = Some(c),
             Short('c') => cancel = true,
             Short('a') => check_allow = true,
-            Short('i') | Short('f') | Short('F') => {}
+            // -i (hostname confirmation), -f/-F (fsck hints): accepted and ignored, as s6 does.
+            Short('i' | 'f' | 'F') => {}
             Short('t') => {
                 let v = p.value()?.string()?;
-                let secs: u32 = v.parse().map_err(|_| bad(format!("-t {v:?}: not a number of seconds")))?;
-                grace_ms = secs.saturating_mul(1000).min(MAX_GRACE_MS);
+                grace_s = v.parse().map_err(|_| bad(format!("-t {v:?}: not a number of seconds")))?;
             }
             Value(v) => {
                 rest.push(v.string()?);
@@ -201,38 +229,55 @@ pub fn parse_shutdown(args: Vec<OsString>) -> Result<ShutdownCmd> {
             _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
-    // -H and -P only make sense after -h (s6's `-hP` = poweroff); alone they still choose.
-    let _ = halt;
+    if let Some(s) = sub {
+        if what != Some('h') {
+            return Err(bad(format!("-{s} is only valid with -h (-hH halts, -hP powers off)")));
+        }
+    }
     if cancel {
         return Ok(ShutdownCmd::Cancel);
     }
     let Some(time) = rest.first() else { return Err(bad("missing TIME".into())) };
-    let when = parse_time(time).ok_or_else(|| bad(format!("bad TIME {time:?}")))?;
+    let when = parse_time(time).ok_or_else(|| bad(format!("bad TIME {time:?}: use now, +MINUTES, MINUTES or HH:MM")))?;
     let msg = rest[1..].join(" ");
-    if warn_only {
-        return Ok(ShutdownCmd::WarnOnly { msg });
-    }
-    Ok(ShutdownCmd::Schedule { action, when, grace_ms, check_allow, msg })
+    let action = match (what, sub) {
+        (Some('k'), _) => return Ok(ShutdownCmd::WarnOnly { when, msg }),
+        (Some('h'), Some('P')) | (Some('p'), _) => Action::Poweroff,
+        (Some('h'), _) => Action::Halt,
+        (Some('r'), _) => Action::Reboot,
+        _ => Action::Stop,
+    };
+    let max_s = (MAX_GRACE_MS / 1000) as u64;
+    Ok(ShutdownCmd::Schedule {
+        action,
+        when,
+        grace_ms: (grace_s.min(max_s) * 1000) as u32,
+        grace_capped: grace_s > max_s,
+        check_allow,
+        msg,
+    })
 }
 
-/// Seconds from now until `when`; `now_secs_of_day` is the local time of day in seconds.
+/// Delay from now until `when`; `now_secs_of_day` is the local time of day in seconds. An
+/// `HH:MM` already past today (to the second) means tomorrow, as s6 does.
 pub fn delay_for(when: When, now_secs_of_day: u64) -> Duration {
     match when {
         When::Now => Duration::ZERO,
         When::In(m) => Duration::from_secs(m.saturating_mul(60)),
         When::At(h, m) => {
             let target = (h as u64) * 3600 + (m as u64) * 60;
-            let d = if target > now_secs_of_day { target - now_secs_of_day } else { target + 86400 - now_secs_of_day };
-            Duration::from_secs(d)
+            let now = now_secs_of_day % 86400;
+            Duration::from_secs(if target >= now { target - now } else { target + 86400 - now })
         }
     }
 }
 
 fn local_secs_of_day() -> u64 {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).map(|t| t.tv_sec()).unwrap_or(0);
+    // SAFETY: an all-zero tm is a valid value; localtime_r only writes into it.
     let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
     let t: nix::libc::time_t = now;
-    // SAFETY: localtime_r writes into our tm and reads t; both live on this stack frame.
+    // SAFETY: localtime_r reads t and writes tm, both on this stack frame.
     let ok = unsafe { !nix::libc::localtime_r(&t, &mut tm).is_null() };
     if ok {
         (tm.tm_hour as u64) * 3600 + (tm.tm_min as u64) * 60 + tm.tm_sec as u64
@@ -241,65 +286,132 @@ fn local_secs_of_day() -> u64 {
     }
 }
 
-/// `-a`: when /etc/shutdown.allow exists, the caller must be listed in it.
-fn check_shutdown_allow() -> Result<()> {
-    let path = "/etc/shutdown.allow";
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let uid = nix::unistd::getuid();
-    let name = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_default();
-    let listed = text.lines().map(|l| l.trim()).any(|l| !l.starts_with('#') && !l.is_empty() && l == name);
-    if listed {
-        Ok(())
+/// The user names in a shutdown.allow text: one per line, `#` starts a comment line, blank
+/// lines ignored, surrounding whitespace trimmed.
+pub fn parse_allow(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Users "logged in": the owners (real uid) of processes that have a controlling terminal,
+/// read from `proc_root` (`/proc`). musl keeps no utmp, so this stands in for it.
+pub fn logged_in_users(proc_root: &Path) -> Vec<String> {
+    let mut uids: Vec<u32> = Vec::new();
+    let Ok(rd) = std::fs::read_dir(proc_root) else { return Vec::new() };
+    for ent in rd.flatten() {
+        if !ent.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(ent.path().join("stat")) else { continue };
+        // After "(comm)": state ppid pgrp session tty_nr …
+        let tty = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(4)).and_then(|t| t.parse::<i64>().ok());
+        if tty.unwrap_or(0) == 0 {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(ent.path().join("status")) else { continue };
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()?.parse().ok());
+        if let Some(uid) = uid {
+            if !uids.contains(&uid) {
+                uids.push(uid);
+            }
+        }
+    }
+    let mut names: Vec<String> = uids
+        .into_iter()
+        .filter_map(|u| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u)).ok().flatten().map(|u| u.name))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `-a`: when /etc/shutdown.allow exists, one of the users it lists must be logged in (exit 1
+/// otherwise, as s6 does). An absent file lets everything through.
+pub fn check_shutdown_allow(path: &Path, logged_in: &[String]) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("read {}", path.display()), &e)),
+    };
+    let allowed = parse_allow(&text);
+    if allowed.iter().any(|u| logged_in.contains(u)) {
+        return Ok(());
+    }
+    Err(Error::new(
+        1,
+        format!("shutdown: no authorized user logged in (-a: {} lists {})", path.display(), allowed.join(", ")),
+    ))
+}
+
+fn describe(delay: Duration) -> String {
+    if delay.is_zero() {
+        "now".into()
     } else {
-        Err(Error::new(1, format!("shutdown: user {name:?} is not listed in {path}")))
+        format!("in {} s", delay.as_secs())
     }
 }
 
 pub fn shutdown_main(args: Vec<OsString>) -> Result<i32> {
     let cmd = parse_shutdown(args)?;
     match cmd {
-        ShutdownCmd::WarnOnly { msg } => {
-            println!("shutdown: warning only (-k): {msg}");
+        ShutdownCmd::WarnOnly { when, msg } => {
+            let delay = delay_for(when, local_secs_of_day());
+            println!("*** WARNING *** The system is going down {} (not really: -k){}{msg}", describe(delay), if msg.is_empty() { "" } else { ": " });
             Ok(0)
         }
         ShutdownCmd::Cancel => {
             require_root("shutdown")?;
-            send(&CANCEL)?;
+            send(&CANCEL, SHUTDOWN_HINT)?;
             Ok(0)
         }
-        ShutdownCmd::Schedule { action, when, grace_ms, check_allow, msg } => {
+        ShutdownCmd::Schedule { action, when, grace_ms, grace_capped, check_allow, msg } => {
             require_root("shutdown")?;
             if check_allow {
-                check_shutdown_allow()?;
+                check_shutdown_allow(Path::new(SHUTDOWN_ALLOW), &logged_in_users(Path::new("/proc")))?;
+            }
+            if grace_capped {
+                msg::warn("shutdown: -t: the delay between SIGTERM and SIGKILL is capped to 300 seconds");
             }
             let delay = delay_for(when, local_secs_of_day());
-            send(&Request { action, delay, grace_ms }.encode())?;
-            if !msg.is_empty() || delay > Duration::ZERO {
-                println!("shutdown: {} in {} s. {msg}", action.name(), delay.as_secs());
-            }
+            send(&Request { action, delay, grace_ms }.encode(), SHUTDOWN_HINT)?;
+            let what = if action == Action::Stop { "stop of all services" } else { action.name() };
+            println!("shutdown: {what} {}{}{msg}", describe(delay), if msg.is_empty() { "" } else { ": " });
             Ok(0)
         }
     }
 }
 
-/// `telinit LEVEL` (and `init LEVEL` when not pid 1): ask the runlevel server, as
-/// s6-linux-init-telinit does. For 0 and 6 the runlevel script runs first, then poweroff or
-/// reboot is requested, only if it succeeded.
-pub fn telinit_main(args: Vec<OsString>) -> Result<i32> {
+const TELINIT_USAGE: &str = "usage: telinit LEVEL   (LEVEL: 0 = poweroff, 6 = reboot, else an s6-rc bundle such as default)";
+
+/// Parse `telinit LEVEL` (and `init LEVEL` when not pid 1). s6-linux-init's stage-1 options
+/// are accepted and ignored, so re-running `init` by hand with them works.
+pub fn parse_telinit(args: Vec<OsString>) -> Result<String> {
     let mut level: Option<String> = None;
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if level.is_none() => level = Some(v.string()?),
-            // s6-linux-init's stage-1 options, accepted when `init` is run again by hand.
             Short('c' | 'p' | 's' | 'm' | 'd' | 'D') => {
                 p.value()?;
             }
             Short('n' | 'N' | 'C' | 'B') => {}
-            _ => return Err(Error::usage(format!("telinit: {}\nusage: telinit LEVEL", arg.unexpected()))),
+            _ => return Err(Error::usage(format!("telinit: {}\n{TELINIT_USAGE}", arg.unexpected()))),
         }
     }
-    let Some(level) = level else { return Err(Error::usage("telinit: missing LEVEL\nusage: telinit LEVEL")) };
+    match level {
+        Some(l) if !l.is_empty() => Ok(l),
+        _ => Err(Error::usage(format!("telinit: missing LEVEL\n{TELINIT_USAGE}"))),
+    }
+}
+
+/// `telinit LEVEL`, as s6-linux-init-telinit: `s6-sudo -e -T 3600000 -- RUNLEVELD-SOCKET LEVEL`
+/// (s6-sudo found through PATH), whose exit code is ours (a signal gives 128+N). For 0 and 6
+/// the runlevel script runs first and, only when it exits 0, poweroff or reboot is requested
+/// from shutdownd.
+pub fn telinit_main(args: Vec<OsString>) -> Result<i32> {
+    let level = parse_telinit(args)?;
     require_root("telinit")?;
     let sock = scandir().join(RUNLEVELD_DIR).join("s");
     let status = std::process::Command::new("s6-sudo")
@@ -308,15 +420,24 @@ pub fn telinit_main(args: Vec<OsString>) -> Result<i32> {
         .arg(&level)
         .status()
         .map_err(|e| Error::io("spawn s6-sudo", &e))?;
-    let code = status.code().unwrap_or(111);
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 111,
+    };
+    let action = match level.as_str() {
+        "0" => Action::Poweroff,
+        "6" => Action::Reboot,
+        _ => return Ok(code),
+    };
     if code != 0 {
-        return Err(Error::new(code, format!("runlevel {level} failed (exit {code}); see the catch-all log")));
+        return Err(Error::new(
+            code,
+            format!("telinit: runlevel {level} failed (s6-sudo exited {code}): not going to {}", action.name()),
+        ));
     }
-    match level.as_str() {
-        "0" => send(&Request::now(Action::Poweroff).encode()).map(|_| 0),
-        "6" => send(&Request::now(Action::Reboot).encode()).map(|_| 0),
-        _ => Ok(0),
-    }
+    send(&Request::now(action).encode(), &format!("use {} -f to force", action.name()))?;
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -324,71 +445,47 @@ mod tests {
     use super::*;
     use crate::sys::FakeSys;
 
-    fn a(v: &[&str]) -> Vec<OsString> {
-        v.iter().map(OsString::from).collect()
-    }
-
     #[test]
-    fn hpr_table() {
-        let ok = |applet, args: &[&str], action, force, no_sync| {
-            let o = parse_hpr(applet, a(args)).unwrap();
-            assert_eq!((o.action, o.force, o.no_sync), (action, force, no_sync), "{applet} {args:?}");
-        };
-        ok("halt", &[], Action::Halt, false, false);
-        ok("poweroff", &[], Action::Poweroff, false, false);
-        ok("reboot", &[], Action::Reboot, false, false);
-        ok("reboot", &["-f"], Action::Reboot, true, false);
-        ok("poweroff", &["-fn"], Action::Poweroff, true, true);
-        ok("halt", &["-p"], Action::Poweroff, false, false);
-        ok("reboot", &["-h"], Action::Halt, false, false); // -h is halt, not help
-        ok("poweroff", &["-d", "-W", "-i"], Action::Poweroff, false, false);
-        assert!(parse_hpr("poweroff", a(&["-w"])).unwrap().wtmp_only);
-    }
-
-    #[test]
-    fn hpr_bad_forms_are_usage_errors_naming_the_flag() {
-        for bad in [&["-x"][..], &["--help"], &["now"], &["-t", "3"]] {
-            let e = parse_hpr("poweroff", a(bad)).unwrap_err();
-            assert_eq!(e.code, 100, "{bad:?}");
-            assert!(e.text.contains("poweroff:"), "{}", e.text);
-        }
-        assert!(parse_hpr("halt", a(&["-x"])).unwrap_err().text.contains("-x"));
-    }
-
-    #[test]
-    fn shutdown_table() {
-        let s = |v: &[&str]| parse_shutdown(a(v));
-        assert_eq!(s(&["-c"]).unwrap(), ShutdownCmd::Cancel);
-        assert_eq!(s(&["-c", "never", "mind"]).unwrap(), ShutdownCmd::Cancel);
-        let sched = |action, when, grace_ms, msg: &str| ShutdownCmd::Schedule {
-            action,
-            when,
-            grace_ms,
-            check_allow: false,
-            msg: msg.into(),
-        };
-        assert_eq!(s(&["now"]).unwrap(), sched(Action::Stop, When::Now, 0, ""));
-        assert_eq!(s(&["-h", "-t", "10", "+5"]).unwrap(), sched(Action::Halt, When::In(5), 10_000, ""));
-        assert_eq!(s(&["-hP", "now"]).unwrap(), sched(Action::Poweroff, When::Now, 0, ""));
-        assert_eq!(s(&["-r", "12:30", "bye", "all"]).unwrap(), sched(Action::Reboot, When::At(12, 30), 0, "bye all"));
-        assert_eq!(s(&["-p", "-t", "999", "7"]).unwrap(), sched(Action::Poweroff, When::In(7), 300_000, ""));
-        assert_eq!(s(&["-k", "now", "hi"]).unwrap(), ShutdownCmd::WarnOnly { msg: "hi".into() });
-        match s(&["-a", "-r", "now"]).unwrap() {
-            ShutdownCmd::Schedule { check_allow, .. } => assert!(check_allow),
-            other => panic!("{other:?}"),
-        }
-        for bad in [&[][..], &["-x", "now"], &["tomorrow"], &["25:00"], &["-t"], &["-t", "abc", "now"], &["+"]] {
-            assert_eq!(s(bad).unwrap_err().code, 100, "{bad:?}");
+    fn time_forms() {
+        assert_eq!(parse_time("now"), Some(When::Now));
+        assert_eq!(parse_time("+5"), Some(When::In(5)));
+        assert_eq!(parse_time("5"), Some(When::In(5)));
+        assert_eq!(parse_time("+0"), Some(When::Now));
+        assert_eq!(parse_time("0"), Some(When::Now));
+        assert_eq!(parse_time("12:30"), Some(When::At(12, 30)));
+        assert_eq!(parse_time("1:05"), Some(When::At(1, 5)));
+        assert_eq!(parse_time("00:00"), Some(When::At(0, 0)));
+        for bad in ["", "+", "-5", "5m", "+5x", "tomorrow", "24:00", "12:60", "12:5", "123:00", "12:", ":30", "+12:30", "1:2:3", "NOW"] {
+            assert_eq!(parse_time(bad), None, "{bad:?}");
         }
     }
 
     #[test]
-    fn shutdown_delays() {
+    fn delays() {
         assert_eq!(delay_for(When::Now, 5), Duration::ZERO);
         assert_eq!(delay_for(When::In(5), 5), Duration::from_secs(300));
         assert_eq!(delay_for(When::At(12, 30), 12 * 3600), Duration::from_secs(1800));
-        // already past today: tomorrow
+        assert_eq!(delay_for(When::At(12, 30), 12 * 3600 + 1800), Duration::ZERO);
+        // Past today, even by a second: tomorrow.
+        assert_eq!(delay_for(When::At(12, 30), 12 * 3600 + 1801), Duration::from_secs(86399));
         assert_eq!(delay_for(When::At(1, 0), 2 * 3600), Duration::from_secs(23 * 3600));
+    }
+
+    #[test]
+    fn allow_file() {
+        assert_eq!(parse_allow("# admins\nroot\n\n  alice  \n#bob\n"), vec!["root", "alice"]);
+        let d = std::env::temp_dir().join(format!("kiss-s6-allow-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("shutdown.allow");
+        assert!(check_shutdown_allow(&f, &[]).is_ok(), "absent file: allowed");
+        std::fs::write(&f, "alice\n").unwrap();
+        assert!(check_shutdown_allow(&f, &["alice".into()]).is_ok());
+        let e = check_shutdown_allow(&f, &["root".into()]).unwrap_err();
+        assert_eq!(e.code, 1);
+        assert!(e.text.contains("no authorized user logged in"), "{}", e.text);
+        std::fs::write(&f, "# nobody\n").unwrap();
+        assert_eq!(check_shutdown_allow(&f, &["root".into()]).unwrap_err().code, 1);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -397,9 +494,9 @@ mod tests {
         let e = force(&mut sys, Action::Poweroff, false);
         assert_eq!(sys.calls, vec!["sync", "reboot poweroff"]);
         assert_eq!(e.code, 111);
-        assert_eq!(e.text, "unable to poweroff the system: Operation not permitted");
+        assert_eq!(e.text, "unable to poweroff the system: reboot(2): Operation not permitted");
         let mut sys = FakeSys::new();
-        force(&mut sys, Action::Reboot, true);
-        assert_eq!(sys.calls, vec!["reboot reboot"]);
+        force(&mut sys, Action::Halt, true);
+        assert_eq!(sys.calls, vec!["reboot halt"]);
     }
 }

@@ -66,18 +66,21 @@ pub enum Step {
     RemountRo(String),
 }
 
-/// Filesystems whose unmount can block on a server that is gone.
+/// Filesystems whose unmount can block on a server that is gone: detached, never unmounted.
 pub fn is_network_fs(fstype: &str) -> bool {
     matches!(
         fstype,
         "nfs" | "nfs4" | "cifs" | "smb3" | "smbfs" | "ncpfs" | "9p" | "ceph" | "glusterfs" | "afs" | "coda"
-    ) || fstype.starts_with("fuse.sshfs")
-        || fstype == "fuse.glusterfs"
+            | "sshfs" | "fuse.sshfs" | "fuse.glusterfs" | "fuse.ceph" | "fuse.rclone" | "fuse.s3fs"
+    )
 }
 
-/// The unmount plan, s6-linux-init-umountall's rules plus network detach: reverse mount order;
-/// skip `/run` and the first devtmpfs, proc and sysfs (the kernel keeps them; unmounting them
-/// makes later steps fail); the initramfs `rootfs` is left alone; `/` becomes a read-only remount.
+/// The unmount plan, s6-linux-init-umountall's rules plus network detach: every mount in
+/// reverse mount order (children before parents, an over-mount before what it covers);
+/// skip `/run` (our scandir and logs live there, and it is a tmpfs) and the **first**
+/// devtmpfs, proc and sysfs (the kernel's; later duplicates are unmounted); skip the
+/// initramfs `rootfs`; network filesystems are detached (MNT_DETACH), never unmounted with a
+/// blocking umount; `/` itself cannot be unmounted: it is remounted read-only, once, last.
 pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     let mut keep = vec![false; mounts.len()];
     for ty in ["devtmpfs", "proc", "sysfs"] {
@@ -87,16 +90,17 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     }
     let mut plan = Vec::new();
     for (i, m) in mounts.iter().enumerate().rev() {
-        if keep[i] || m.target == "/run" || m.fstype == "rootfs" {
+        if keep[i] || m.target == "/run" || m.target == "/" || m.fstype == "rootfs" {
             continue;
         }
-        if m.target == "/" {
-            plan.push(Step::RemountRo(m.target.clone()));
-        } else if is_network_fs(&m.fstype) {
+        if is_network_fs(&m.fstype) {
             plan.push(Step::Detach(m.target.clone()));
         } else {
             plan.push(Step::Umount(m.target.clone()));
         }
+    }
+    if mounts.iter().any(|m| m.target == "/") {
+        plan.push(Step::RemountRo("/".into()));
     }
     plan
 }
@@ -112,7 +116,8 @@ pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
         let r = match step {
             Step::Umount(t) => match sys.umount(t, MntFlags::empty()) {
                 Err(Errno::EBUSY) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
-                // Already gone (a parent was lazily detached): nothing to do.
+                // Not a mount point (any more: a parent was detached, or a user namespace's
+                // locked mount) or gone: nothing to do.
                 Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
                 r => r.map_err(|e| (format!("unmount {t}"), e)),
             },
@@ -150,8 +155,11 @@ pub fn is_mountpoint(path: &str) -> std::result::Result<bool, Errno> {
 
 const MOUNTPOINT_USAGE: &str = "usage: kiss-s6 mountpoint [-q] DIR";
 
-/// `kiss-s6 mountpoint [-q] DIR`: exit 0 when DIR is a mount point, 1 when it is not or does
-/// not exist (busybox's and toybox's convention), 100 on bad usage.
+/// `kiss-s6 mountpoint [-q] DIR`: exit 0 when DIR is a mount point, 1 when it is not or cannot
+/// be examined, 100 on bad usage. This is busybox's and toybox's convention (both exit 1 for
+/// "not a mount point"); util-linux exits 32 for that and 1 for errors, but the tree's
+/// scripts only test for zero, and busybox/toybox are what KISS and glaucus ship. Messages
+/// (`DIR is a mountpoint`, `DIR is not a mountpoint`, or the error) are printed unless `-q`.
 pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);

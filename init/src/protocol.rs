@@ -149,6 +149,29 @@ mod tests {
     }
 
     #[test]
+    fn decodes_the_s6_capture() {
+        // s6-spec.md E.19, captured from s6-linux-init-shutdown 1.2.0.2: `shutdown -h -t 10 +5`
+        let bytes = [
+            0x68, 0, 0, 0, 0, 0, 0, 0x01, 0x2c, 0, 0, 0, 0, 0, 0, 0x27, 0x10,
+        ];
+        let mut d = Decoder::new();
+        d.push(&bytes);
+        assert_eq!(
+            d.next_message(),
+            Some(Message::Request(Request { action: Action::Halt, delay: Duration::from_secs(300), grace_ms: 10_000 }))
+        );
+        assert_eq!(d.next_message(), None);
+        // `shutdown -c`: the single byte 63.
+        d.push(&[0x63]);
+        assert_eq!(d.next_message(), Some(Message::Cancel));
+        assert_eq!(CANCEL, [0x63]);
+        // `shutdown now`: S and 16 zeros.
+        d.push(&[0x53; 1]);
+        d.push(&[0; 16]);
+        assert_eq!(d.next_message(), Some(Message::Request(Request::now(Action::Stop))));
+    }
+
+    #[test]
     fn decoder_handles_pieces_cancel_and_garbage() {
         let mut d = Decoder::new();
         let r = Request { action: Action::Reboot, delay: Duration::new(5, 7), grace_ms: 42 };

@@ -1,24 +1,53 @@
 //! The shutdown daemon: `kiss-s6 shutdownd`, an early service in the run-image.
 //!
-//! Stage 3: wait on the fifo for a request (see `protocol`); at its deadline run rc.shutdown,
-//! take every other service out of supervision, send TERM+HUP+CONT to everything, end the grace
-//! period as soon as nothing but pid 1, us, our supervisor and kernel threads is left, KILL.
-//! Stage 4 needs a process that the KILL did not touch and that is a fresh child of the
-//! supervision tree: before the kill we leave a `stage4` file holding the action in our
-//! service directory; s6-svscan restarts the killed service, and the new instance finds the
-//! file and does stage 4: unmount everything, rc.shutdown.final, sync, reboot(2). This is
-//! s6-linux-init's trick, without generating an execline script.
+//! ```text
+//! kiss-s6 shutdownd [-d NOTIF-FD] [-c LIBDIR] [-g GRACE-MS]
+//!     -d FD   s6 readiness: write "\n" to FD (3 or more) once the fifo is open, then close it
+//!     -c DIR  where rc.shutdown and rc.shutdown.final live (default /usr/lib/kiss-s6)
+//!     -g MS   grace between TERM and KILL (default: init.conf's grace_ms, else 3000; max 300000)
+//! Test and expert knobs (not needed on a real machine):
+//!     --scandir DIR          the scandir to unsupervise (default /run/service)
+//!     --console FILE         where stage 3/4 messages go once the logger dies (default /dev/console)
+//!     --script-timeout MS    bound on rc.shutdown and rc.shutdown.final (default 180000)
+//!     --no-safety-rail       kill(-1) and reboot even when pid 1 is not s6-svscan
+//! ```
+//!
+//! Its working directory is its service directory (s6-supervise runs it there): the request
+//! fifo is `./fifo` and the stage-4 marker is `./stage4`, as s6-linux-init uses `./fifo` and
+//! `./stage 4`.
+//!
+//! **Stage 3.** Wait on the fifo for a request (see `protocol`). At its deadline run
+//! rc.shutdown and wait for that one child, at most `--script-timeout` (a hung script is killed
+//! with its process group and the shutdown goes on). `S` stops here and keeps listening.
+//! Otherwise: leave the stage-4 marker, take every other service out of supervision, send
+//! TERM + HUP (interactive shells ignore TERM) + CONT to every process, and end the grace as
+//! soon as nothing is left but pid 1, us, kernel threads, zombies and the supervision tree's
+//! own processes (s6-supervise children of pid 1 and the catch-all logger, which pid 1
+//! restarts at once anyway); then sync and KILL.
+//!
+//! **Stage 4** needs a process that the KILL did not touch and that is a fresh child of the
+//! supervision tree. The KILL also kills our s6-supervise; s6-svscan (pid 1) restarts it, it
+//! runs `run` again, and the new `kiss-s6 shutdownd` finds `./stage4` (holding the action byte)
+//! and does stage 4: unmount everything (see `mounts::umount_plan`), remount `/` read-only,
+//! rc.shutdown.final, sync, reboot(2). This is s6-linux-init's trick without generating an
+//! execline script.
+//!
+//! **Safety rail.** Nothing destructive (rc.shutdown for h/p/r, kill(-1), stage 4) happens
+//! unless pid 1 of our pid namespace is s6-svscan (`/proc/1/comm`, else `/proc/1/exe`) or
+//! `--no-safety-rail` was given: running it by mistake on a workstation is harmless.
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
+use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::reboot::RebootMode;
@@ -31,59 +60,73 @@ use crate::protocol::{Action, Decoder, Message, MAX_GRACE_MS};
 use crate::sys::{RealSys, Sys};
 
 pub const LIBDIR: &str = "/usr/lib/kiss-s6";
-/// The marker left for the restarted instance; holds the action byte.
+pub const SCANDIR: &str = "/run/service";
+pub const SERVICE_NAME: &str = "s6-linux-init-shutdownd";
+/// The catch-all logger: stays supervised until the end, like s6-linux-init's.
+pub const LOGGER_NAME: &str = "s6-svscan-log";
+/// The request fifo, relative to the service directory (our cwd).
+pub const FIFO: &str = "fifo";
+/// The marker left for the restarted instance; holds the action byte and a newline.
 pub const STAGE4_FILE: &str = "stage4";
-/// The other early service that stays supervised until the end.
-pub const LOGGER_DIR: &str = "s6-svscan-log";
-/// How long rc.shutdown and rc.shutdown.final may run before we give up on them and go on:
-/// a hung script must never keep the machine from powering off.
+/// Bound on rc.shutdown and rc.shutdown.final. rc.shutdown stops every s6-rc service, which
+/// can legitimately take a while (databases, slow disks), so this is long and independent of
+/// the grace time; but a hung script must never keep the machine from powering off.
 pub const DEFAULT_SCRIPT_TIMEOUT_MS: u64 = 180_000;
-/// Lets tests (in a pid namespace whose pid 1 is not s6-svscan) send kill(-1).
-pub const ALLOW_KILL_ALL_ENV: &str = "KISS_S6_ALLOW_KILL_ALL";
+/// How often the grace loop looks at /proc.
+const SCAN_INTERVAL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opts {
     pub notif_fd: Option<i32>,
     pub libdir: PathBuf,
-    pub scandir: PathBuf,
     pub grace_ms: u32,
+    pub scandir: PathBuf,
+    pub console: PathBuf,
     pub script_timeout_ms: u64,
+    pub safety_rail: bool,
 }
 
-const USAGE: &str = "usage: kiss-s6 shutdownd [-d NOTIF-FD] [-c LIBDIR] [-s SCANDIR] [-g GRACE-MS] [-T SCRIPT-TIMEOUT-MS]";
+const USAGE: &str = "usage: kiss-s6 shutdownd [-d NOTIF-FD] [-c LIBDIR] [-g GRACE-MS] \
+[--scandir DIR] [--console FILE] [--script-timeout MS] [--no-safety-rail]";
 
+/// Parse the command line; `default_grace_ms` comes from init.conf.
 pub fn parse(args: Vec<OsString>, default_grace_ms: u32) -> Result<Opts> {
     let mut o = Opts {
         notif_fd: None,
         libdir: PathBuf::from(LIBDIR),
-        scandir: PathBuf::from(crate::hpr::SCANDIR),
-        grace_ms: default_grace_ms,
+        grace_ms: default_grace_ms.min(MAX_GRACE_MS),
+        scandir: PathBuf::from(SCANDIR),
+        console: PathBuf::from("/dev/console"),
         script_timeout_ms: DEFAULT_SCRIPT_TIMEOUT_MS,
+        safety_rail: true,
     };
     let mut p = lexopt::Parser::from_args(args);
-    let num = |p: &mut lexopt::Parser, flag: &str| -> Result<u64> {
+    fn num(p: &mut lexopt::Parser, flag: &str) -> Result<u64> {
         let v = p.value()?.string()?;
-        v.parse::<u64>().map_err(|_| Error::usage(format!("shutdownd: {flag} {v:?}: not a number\n{USAGE}")))
-    };
+        v.parse::<u64>()
+            .map_err(|_| Error::usage(format!("shutdownd: {flag} {v:?}: not a number\n{USAGE}")))
+    }
     while let Some(arg) = p.next()? {
         match arg {
             Short('d') => {
                 let fd = num(&mut p, "-d")?;
-                if fd < 3 || fd > i32::MAX as u64 {
-                    return Err(Error::usage("shutdownd: the notification fd must be 3 or more"));
+                if !(3..=i32::MAX as u64).contains(&fd) {
+                    return Err(Error::usage(format!("shutdownd: -d {fd}: the notification fd must be 3 or more")));
                 }
                 o.notif_fd = Some(fd as i32);
             }
             Short('c') => o.libdir = PathBuf::from(p.value()?),
-            Short('s') => o.scandir = PathBuf::from(p.value()?),
             Short('g') => o.grace_ms = num(&mut p, "-g")?.min(MAX_GRACE_MS as u64) as u32,
-            Short('T') => o.script_timeout_ms = num(&mut p, "-T")?,
+            Long("scandir") => o.scandir = PathBuf::from(p.value()?),
+            Long("console") => o.console = PathBuf::from(p.value()?),
+            Long("script-timeout") => o.script_timeout_ms = num(&mut p, "--script-timeout")?,
+            Long("no-safety-rail") => o.safety_rail = false,
             _ => return Err(Error::usage(format!("shutdownd: {}\n{USAGE}", arg.unexpected()))),
         }
     }
-    for (what, d) in [("-c", &o.libdir), ("-s", &o.scandir)] {
+    for (flag, d) in [("-c", &o.libdir), ("--scandir", &o.scandir)] {
         if !d.is_absolute() {
-            return Err(Error::usage(format!("shutdownd: {what} {}: must be an absolute path", d.display())));
+            return Err(Error::usage(format!("shutdownd: {flag} {}: must be an absolute path", d.display())));
         }
     }
     Ok(o)
@@ -92,49 +135,105 @@ pub fn parse(args: Vec<OsString>, default_grace_ms: u32) -> Result<Opts> {
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     let grace = crate::config::load(Path::new(crate::config::DEFAULT_PATH)).grace_ms;
     let o = parse(args, grace)?;
-    let mut sys = RealSys;
-    // A restarted instance after stage 3: do stage 4.
-    if let Ok(bytes) = fs::read(STAGE4_FILE) {
-        let action = bytes.first().copied().and_then(Action::from_byte).unwrap_or(Action::Reboot);
-        restore_console();
-        let e = stage4(&mut sys, action, &o);
-        msg::print_fatal(&e);
-        // Exiting would make s6-supervise run us again in a second, forever: wait instead.
-        loop {
-            nix::unistd::pause();
+    if let Some(fd) = o.notif_fd {
+        if nix::fcntl::fcntl(unsafe_borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            return Err(Error::usage(format!("shutdownd: -d {fd}: not an open file descriptor")));
         }
     }
-    let (action, grace_ms) = stage3_wait(&o)?;
-    restore_console();
-    stage3_finish(&mut sys, action, grace_ms, &o)?;
+    let mut sys = RealSys;
+    let proc_root = Path::new("/proc");
+
+    // A restarted instance after stage 3: do stage 4.
+    match fs::read(STAGE4_FILE) {
+        Ok(bytes) => {
+            // Gone first: should stage 4 die, a restart must not loop through it every second.
+            let _ = fs::remove_file(STAGE4_FILE);
+            redirect_output(&o.console);
+            rail(proc_root, o.safety_rail, "run stage 4")?;
+            let action = match bytes.first().copied().and_then(Action::from_byte) {
+                Some(a) if a != Action::Stop => a,
+                _ => {
+                    msg::warn(format!("{STAGE4_FILE}: bad contents {bytes:?}: rebooting"));
+                    Action::Reboot
+                }
+            };
+            let e = stage4(&mut sys, action, &o);
+            msg::print_fatal(&e);
+            // Exiting would make s6-supervise run us again, for nothing: stay, so the console
+            // keeps showing why the machine did not go down.
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => msg::warn(format!("unable to read {STAGE4_FILE}: {}", msg::io_desc(&e))),
+    }
+
+    let (action, grace_ms) = stage3_wait(&o, proc_root)?;
+    redirect_output(&o.console);
+    stage3_finish(&mut sys, action, grace_ms, &o, proc_root)?;
     Ok(0)
 }
 
+/// A borrowed fd for a raw number we were handed (fcntl only inspects it).
+fn unsafe_borrow(fd: i32) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: used only for F_GETFD on a number given on the command line; fcntl on a closed
+    // fd just fails with EBADF.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// What pid 1 of our pid namespace is: `/proc/1/comm`, else the basename of `/proc/1/exe`.
+pub fn pid1_name(proc_root: &Path) -> Option<String> {
+    if let Ok(c) = fs::read_to_string(proc_root.join("1/comm")) {
+        return Some(c.trim_end_matches('\n').to_string());
+    }
+    fs::read_link(proc_root.join("1/exe"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+/// The safety rail: `Ok` when pid 1 is s6-svscan or the rail is off.
+pub fn rail(proc_root: &Path, enabled: bool, what: &str) -> Result<()> {
+    if !enabled {
+        return Ok(());
+    }
+    match pid1_name(proc_root) {
+        Some(n) if n == "s6-svscan" => Ok(()),
+        n => Err(Error::new(
+            msg::EXIT_SYS,
+            format!(
+                "refusing to {what}: pid 1 is {}, not s6-svscan (this machine was not booted by kiss-s6; \
+                 --no-safety-rail overrides this, for tests)",
+                n.as_deref().map(|s| format!("{s:?}")).unwrap_or_else(|| "unknown".into())
+            ),
+        )),
+    }
+}
+
 /// Open our fifo and serve requests until one's deadline passes with an action other than
-/// `Stop`; returns that action and the grace time to use.
-fn stage3_wait(o: &Opts) -> Result<(Action, u32)> {
-    let fifo = o.scandir.join(crate::hpr::SHUTDOWND_DIR).join("fifo");
-    let rd = fs::OpenOptions::new()
+/// `Stop`; returns that action and the grace time to use. The fifo is closed on return, so
+/// clients get ENXIO from then on.
+pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
+    let mut rd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(&fifo)
-        .map_err(|e| Error::io(format!("open {} for reading", fifo.display()), &e))?;
+        .open(FIFO)
+        .map_err(|e| Error::io(format!("open {FIFO} for reading"), &e))?;
     // Our own writer: the fifo never reports EOF when a client closes it.
     let _wr = fs::OpenOptions::new()
         .write(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(&fifo)
-        .map_err(|e| Error::io(format!("open {} for writing", fifo.display()), &e))?;
-    // SAFETY: setting a disposition to SIG_IGN installs no Rust handler.
+        .open(FIFO)
+        .map_err(|e| Error::io(format!("open {FIFO} for writing"), &e))?;
+    // SAFETY: SIG_IGN installs no handler. Children get SIGPIPE back: std::process resets it.
     unsafe {
         let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
     }
     if let Some(fd) = o.notif_fd {
-        // SAFETY: the supervisor gave us this fd for readiness; we own and close it here.
+        // SAFETY: the supervisor handed us this fd for readiness; we own it and close it here.
         let f = unsafe { OwnedFd::from_raw_fd(fd) };
         let _ = nix::unistd::write(&f, b"\n");
     }
-    let mut rd = rd;
     let mut dec = Decoder::new();
     let mut action = Action::Stop;
     let mut grace_ms = o.grace_ms;
@@ -143,187 +242,282 @@ fn stage3_wait(o: &Opts) -> Result<(Action, u32)> {
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(d) => {
-                let left = d.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128);
-                PollTimeout::try_from(left as i32).unwrap_or(PollTimeout::MAX)
+                let left = d.saturating_duration_since(Instant::now()).as_millis();
+                // Round up so we never spin on a sub-millisecond remainder.
+                let left = (left + 1).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(rd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => {
-                run_script(&o.libdir.join("rc.shutdown"), o.script_timeout_ms);
-                if action != Action::Stop {
-                    return Ok((action, grace_ms));
-                }
-                deadline = None;
+        let ready = {
+            let mut fds = [PollFd::new(rd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("poll the fifo", e)),
+            }
+        };
+        if ready == 0 {
+            if deadline.is_some_and(|d| Instant::now() < d) {
                 continue;
             }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("poll the fifo", e)),
+            deadline = None;
+            if action != Action::Stop {
+                if let Err(e) = rail(proc_root, o.safety_rail, &format!("{} the system", action.name())) {
+                    msg::print_fatal(&e);
+                    action = Action::Stop;
+                    continue;
+                }
+            }
+            msg::info(format!("running {}", o.libdir.join("rc.shutdown").display()));
+            run_script(&o.libdir.join("rc.shutdown"), o.script_timeout_ms, true);
+            if action != Action::Stop {
+                return Ok((action, grace_ms));
+            }
+            continue;
         }
         let mut buf = [0u8; 64];
         match rd.read(&mut buf) {
             Ok(n) => dec.push(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Error::io("read from the fifo", &e)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(format!("read from {FIFO}"), &e)),
         }
         while let Some(m) = dec.next_message() {
             match m {
                 Message::Request(r) => {
                     action = r.action;
-                    deadline = Some(Instant::now() + r.delay);
+                    // An absurd delay that overflows the clock means "never".
+                    deadline = Instant::now().checked_add(r.delay);
                     if r.grace_ms > 0 && r.grace_ms <= MAX_GRACE_MS {
                         grace_ms = r.grace_ms;
                     }
-                    msg::info(format!("{} requested in {} s", r.action.name(), r.delay.as_secs()));
+                    let what = if action == Action::Stop { "stop of all services" } else { action.name() };
+                    msg::info(format!("{what} requested in {} s", r.delay.as_secs()));
                 }
                 Message::Cancel => {
                     action = Action::Stop;
                     deadline = None;
                     msg::info("pending shutdown cancelled");
                 }
-                Message::Unknown(b) => msg::warn(format!("unknown command byte 0x{b:02x} on the fifo")),
+                Message::Unknown(b) => msg::warn(format!("unknown command byte 0x{b:02x} on {FIFO}: ignored")),
             }
         }
     }
 }
 
-/// Run a script (rc.shutdown, rc.shutdown.final) and wait for it, at most `timeout_ms`; warn
-/// on failure and carry on, as s6-linux-init does: the shutdown must complete regardless.
-pub fn run_script(path: &Path, timeout_ms: u64) {
-    let child = Command::new(path).stdin(Stdio::null()).spawn();
-    let mut child: Child = match child {
+/// How a script run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptEnd {
+    Exited(i32),
+    Signaled(i32),
+    /// Still running at the timeout: killed with its process group.
+    TimedOut,
+    /// Could not be started (the errno text).
+    NotRun(String),
+}
+
+/// Run a script (rc.shutdown, rc.shutdown.final) in its own process group and wait for that
+/// one child only (never a global waitpid: that would steal other children's statuses), at
+/// most `timeout_ms`. Failures are warned about and the caller carries on, as s6-linux-init
+/// does: the shutdown completes regardless. A missing script is silent when `required` is false.
+pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
+    let spawned = Command::new(path).stdin(Stdio::null()).process_group(0).spawn();
+    let mut child = match spawned {
         Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
-            msg::warn(format!("unable to spawn {}: {}", path.display(), msg::io_desc(&e)));
-            return;
+            if required || e.kind() != std::io::ErrorKind::NotFound {
+                msg::warn(format!("unable to spawn {}: {}", path.display(), msg::io_desc(&e)));
+            }
+            return ScriptEnd::NotRun(msg::io_desc(&e));
         }
     };
     let end = Instant::now() + Duration::from_millis(timeout_ms);
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
-                use std::os::unix::process::ExitStatusExt;
-                if let Some(sig) = st.signal() {
+                return if let Some(sig) = st.signal() {
                     msg::warn(format!("{} was killed by signal {sig}", path.display()));
-                } else if st.code() != Some(0) {
-                    msg::warn(format!("{} exited {}", path.display(), st.code().unwrap_or(-1)));
-                }
-                return;
+                    ScriptEnd::Signaled(sig)
+                } else {
+                    let code = st.code().unwrap_or(0);
+                    if code != 0 {
+                        msg::warn(format!("{} exited {code}", path.display()));
+                    }
+                    ScriptEnd::Exited(code)
+                };
             }
             Ok(None) if Instant::now() >= end => {
-                msg::warn(format!("{} still running after {} s: killing it and going on", path.display(), timeout_ms / 1000));
+                msg::warn(format!(
+                    "{} still running after {} ms: killing it and going on",
+                    path.display(),
+                    timeout_ms
+                ));
+                let pgid = child.id() as i32;
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pgid), Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
-                return;
+                return ScriptEnd::TimedOut;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 msg::warn(format!("unable to wait for {}: {}", path.display(), msg::io_desc(&e)));
-                return;
+                return ScriptEnd::NotRun(msg::io_desc(&e));
             }
         }
     }
 }
 
-/// fds 1 and 2 back to the console (they were the catch-all logger's fifo, which dies now).
-fn restore_console() {
-    let fd = open("/dev/console", OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK, Mode::empty())
+/// fds 1 and 2 to the console (they were the catch-all logger's fifo, which dies now), or to
+/// /dev/null when there is no console.
+fn redirect_output(console: &Path) {
+    let fd = open(console, OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_APPEND, Mode::empty())
         .or_else(|_| open("/dev/null", OFlag::O_WRONLY, Mode::empty()));
-    if let Ok(fd) = fd {
-        // Non-blocking writes on a console are fine; clear it so messages are not lost.
-        let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
-        // SAFETY: fds 1 and 2 are ours to replace.
-        unsafe {
-            nix::libc::dup2(fd.as_raw_fd(), 1);
-            nix::libc::dup2(fd.as_raw_fd(), 2);
+    match fd {
+        Ok(fd) => {
+            // O_NONBLOCK only kept the open from hanging on a console with no carrier.
+            let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND));
+            // SAFETY: fds 1 and 2 are ours to replace; dup2 is atomic.
+            unsafe {
+                nix::libc::dup2(fd.as_raw_fd(), 1);
+                nix::libc::dup2(fd.as_raw_fd(), 2);
+            }
         }
+        Err(e) => msg::warn(format!("unable to open {} for writing: {}", console.display(), e.desc())),
     }
 }
 
 /// Stage 3 after the deadline: leave the stage-4 marker, unsupervise, kill everything.
-fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts) -> Result<()> {
-    let tmp = format!("{STAGE4_FILE}.new");
-    fs::write(&tmp, [action.byte()]).map_err(|e| Error::io(format!("write {tmp}"), &e))?;
-    fs::rename(&tmp, STAGE4_FILE).map_err(|e| Error::io(format!("rename {tmp} to {STAGE4_FILE}"), &e))?;
+pub fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts, proc_root: &Path) -> Result<()> {
+    // Checked again: nothing below may happen on a machine kiss-s6 did not boot.
+    rail(proc_root, o.safety_rail, &format!("{} the system", action.name()))?;
+    write_marker(Path::new("."), action)?;
     unsupervise(&o.scandir);
-    let keep = [o.scandir.join(crate::hpr::SHUTDOWND_DIR), o.scandir.join(LOGGER_DIR)];
-    kill_all(sys, grace_ms, Path::new("/proc"), &keep, std::env::var_os(ALLOW_KILL_ALL_ENV).is_some())
+    kill_all(sys, grace_ms, proc_root);
+    Ok(())
+}
+
+/// Write `stage4` atomically (write `stage4.new`, then rename) in `dir`.
+pub fn write_marker(dir: &Path, action: Action) -> Result<()> {
+    let tmp = dir.join(format!("{STAGE4_FILE}.new"));
+    let dst = dir.join(STAGE4_FILE);
+    fs::write(&tmp, [action.byte(), b'\n']).map_err(|e| Error::io(format!("write {}", tmp.display()), &e))?;
+    fs::rename(&tmp, &dst)
+        .map_err(|e| Error::io(format!("rename {} to {}", tmp.display(), dst.display()), &e))
 }
 
 /// Take every service but ourselves and the catch-all logger out of supervision, as
-/// s6-linux-init does: rename it to a dot-name (s6-svscan then forgets it) and tell its
-/// supervisor to bring it down.
-pub fn unsupervise(scandir: &Path) {
-    let Ok(rd) = fs::read_dir(scandir) else {
-        msg::warn(format!("unable to read {}", scandir.display()));
-        return;
+/// s6-linux-init does: rename it to a dot-name (s6-svscan ignores dot-names), write `d` to its
+/// `supervise/control` (bring it down), then `an` to `.s6-svscan/control` (rescan, and forget
+/// the services that vanished). Returns the names it unsupervised.
+pub fn unsupervise(scandir: &Path) -> Vec<String> {
+    let mut done = Vec::new();
+    let rd = match fs::read_dir(scandir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            msg::warn(format!("unable to read {}: {}", scandir.display(), msg::io_desc(&e)));
+            return done;
+        }
     };
-    for (i, ent) in rd.flatten().enumerate() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == crate::hpr::SHUTDOWND_DIR || name == LOGGER_DIR {
+    let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let me = std::process::id();
+    for name in names {
+        if name.starts_with('.') || name == SERVICE_NAME || name == LOGGER_NAME {
             continue;
         }
-        let hidden = scandir.join(format!(".kiss-s6-shutdownd:{name}:{}-{i}", std::process::id()));
-        let dir = if fs::rename(ent.path(), &hidden).is_ok() { hidden } else { ent.path() };
-        let ctl = dir.join("supervise/control");
-        if let Ok(mut f) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&ctl) {
-            let _ = std::io::Write::write_all(&mut f, b"d");
-        }
-    }
-    let ctl = scandir.join(".s6-svscan/control");
-    if let Ok(mut f) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&ctl) {
-        let _ = std::io::Write::write_all(&mut f, b"an");
-    }
-}
-
-/// Is pid 1 of our pid namespace s6-svscan? The safety rail for kill(-1).
-pub fn pid1_is_svscan(proc_root: &Path) -> bool {
-    fs::read_to_string(proc_root.join("1/comm")).map(|c| c.trim() == "s6-svscan").unwrap_or(false)
-}
-
-/// Processes still alive that the grace period waits for: everything but pid 1, `me`, kernel
-/// threads (kthreadd, pid 2, and its children), zombies (already dead; pid 1 reaps them), and
-/// processes whose working directory is one of `keep` (the service dirs of shutdownd and of
-/// the catch-all logger: s6-supervise and its service run there, and they stay to the end).
-pub fn remaining_processes(proc_root: &Path, me: i32, keep: &[PathBuf]) -> Vec<i32> {
-    let mut left = Vec::new();
-    let Ok(rd) = fs::read_dir(proc_root) else { return left };
-    for ent in rd.flatten() {
-        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else { continue };
-        if pid == 1 || pid == me || pid == 2 {
-            continue;
-        }
-        let Ok(stat) = fs::read_to_string(ent.path().join("stat")) else { continue };
-        // "pid (comm) S ppid …": comm may hold spaces and parens, so split after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let mut f = rest.split_whitespace();
-        let state = f.next().unwrap_or("");
-        let ppid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if ppid == 2 || state == "Z" || state == "X" {
-            continue;
-        }
-        if let Ok(cwd) = fs::read_link(ent.path().join("cwd")) {
-            if keep.iter().any(|k| *k == cwd) {
-                continue;
+        let from = scandir.join(&name);
+        let hidden = scandir.join(format!(".kiss-s6-shutdownd:{name}:{me}"));
+        let dir = match fs::rename(&from, &hidden) {
+            Ok(()) => hidden,
+            Err(e) => {
+                msg::warn(format!("unable to rename {} to {}: {}", from.display(), hidden.display(), msg::io_desc(&e)));
+                from
             }
-        }
-        left.push(pid);
+        };
+        write_fifo(&dir.join("supervise/control"), b"d");
+        done.push(name);
     }
-    left.sort_unstable();
+    write_fifo(&scandir.join(".s6-svscan/control"), b"an");
+    done
+}
+
+/// Write to a supervision control fifo without blocking; a fifo with no reader (no supervisor
+/// running) is not an error.
+fn write_fifo(path: &Path, bytes: &[u8]) {
+    if let Ok(mut f) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(path) {
+        let _ = f.write_all(bytes);
+    }
+}
+
+/// One process as the grace loop sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProcInfo {
+    pid: i32,
+    ppid: i32,
+    state: char,
+    flags: u64,
+    comm: String,
+    /// argv[1] (the service directory, for s6-supervise).
+    arg1: String,
+}
+
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+fn read_proc(proc_root: &Path, pid: i32) -> Option<ProcInfo> {
+    let stat = fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
+    // "pid (comm) S ppid pgrp session tty tpgid flags …": comm may hold spaces and parens.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let mut f = stat.get(close + 1..)?.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let flags = f.nth(4).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let cmdline = fs::read(proc_root.join(format!("{pid}/cmdline"))).unwrap_or_default();
+    let arg1 = cmdline.split(|&b| b == 0).nth(1).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
+    Some(ProcInfo { pid, ppid, state, flags, comm, arg1 })
+}
+
+/// Processes the grace period still waits for: everything except pid 1, `me`, zombies (pid 1
+/// reaps them), kernel threads (kthreadd, its children, PF_KTHREAD), and the supervision
+/// tree's own processes: the s6-supervise children of pid 1 (they only wait for their
+/// service; ours waits for us) and the catch-all logger under its s6-supervise (pid 1 restarts
+/// it at once after TERM, so waiting for it would always use the whole grace).
+pub fn remaining_processes(proc_root: &Path, me: i32) -> Vec<(i32, String)> {
+    let Ok(rd) = fs::read_dir(proc_root) else { return Vec::new() };
+    let all: Vec<ProcInfo> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter_map(|pid| read_proc(proc_root, pid))
+        .collect();
+    let is_supervisor = |p: &ProcInfo| p.comm == "s6-supervise" && p.ppid == 1;
+    let logger_supervisors: Vec<i32> = all
+        .iter()
+        .filter(|p| is_supervisor(p) && Path::new(&p.arg1).file_name().is_some_and(|n| n == LOGGER_NAME))
+        .map(|p| p.pid)
+        .collect();
+    let mut left: Vec<(i32, String)> = all
+        .iter()
+        .filter(|p| {
+            !(p.pid == 1
+                || p.pid == me
+                || p.pid == 2
+                || p.ppid == 2
+                || p.flags & PF_KTHREAD != 0
+                || matches!(p.state, 'Z' | 'X')
+                || is_supervisor(p)
+                || logger_supervisors.contains(&p.ppid))
+        })
+        .map(|p| (p.pid, p.comm.clone()))
+        .collect();
+    left.sort();
     left
 }
 
-/// TERM + HUP (interactive shells ignore TERM) + CONT to every process, wait until none is
-/// left or the grace time is over, then KILL.
-pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path, keep: &[PathBuf], allow: bool) -> Result<()> {
-    if !allow && !pid1_is_svscan(proc_root) {
-        return Err(Error::new(
-            msg::EXIT_SYS,
-            "refusing to kill all processes: pid 1 is not s6-svscan (this is not a kiss-s6 boot)",
-        ));
-    }
+/// TERM + HUP + CONT to every process, wait until none is left or the grace time is over,
+/// sync, KILL. The caller has checked the safety rail.
+pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path) {
     // SAFETY: SIG_IGN installs no handler; we must survive our own kill(-1) signals.
     unsafe {
         let _ = signal(Signal::SIGTERM, SigHandler::SigIgn);
@@ -333,26 +527,39 @@ pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path, keep: &[Path
     msg::info("sending all processes the TERM signal...");
     for sig in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGCONT] {
         if let Err(e) = sys.kill(-1, sig) {
-            if e != nix::errno::Errno::ESRCH {
+            if e != Errno::ESRCH {
                 msg::warn(format!("unable to kill(-1, {}): {}", sig.as_str(), e.desc()));
             }
         }
     }
     let me = std::process::id() as i32;
-    let end = Instant::now() + Duration::from_millis(grace_ms as u64);
-    while Instant::now() < end {
-        if remaining_processes(proc_root, me, keep).is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    let start = Instant::now();
+    let end = start + Duration::from_millis(grace_ms as u64);
+    let mut left = remaining_processes(proc_root, me);
+    while !left.is_empty() && Instant::now() < end {
+        std::thread::sleep(SCAN_INTERVAL);
+        left = remaining_processes(proc_root, me);
+    }
+    if left.is_empty() {
+        msg::info(format!("all processes exited after {} ms", start.elapsed().as_millis()));
+    } else {
+        let names: Vec<String> = left.iter().take(10).map(|(p, c)| format!("{p} ({c})")).collect();
+        msg::info(format!(
+            "{} process(es) still running after the {grace_ms} ms grace: {}",
+            left.len(),
+            names.join(", ")
+        ));
     }
     sys.sync();
     msg::info("sending all processes the KILL signal...");
-    let _ = sys.kill(-1, Signal::SIGKILL);
-    Ok(())
+    if let Err(e) = sys.kill(-1, Signal::SIGKILL) {
+        if e != Errno::ESRCH {
+            msg::warn(format!("unable to kill(-1, SIGKILL): {}", e.desc()));
+        }
+    }
 }
 
-fn reboot_mode(a: Action) -> RebootMode {
+pub fn reboot_mode(a: Action) -> RebootMode {
     match a {
         Action::Halt => RebootMode::RB_HALT_SYSTEM,
         Action::Poweroff => RebootMode::RB_POWER_OFF,
@@ -360,24 +567,40 @@ fn reboot_mode(a: Action) -> RebootMode {
     }
 }
 
-/// Stage 4: unmount, rc.shutdown.final, sync, reboot(2). Only returns (an error) on failure.
+/// Stage 4 on the real machine: read the mount table and run [`stage4_with`].
 pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    stage4_with(sys, action, &text, &o.libdir.join("rc.shutdown.final"), o.script_timeout_ms)
+    let text = match fs::read_to_string("/proc/self/mountinfo") {
+        Ok(t) => t,
+        Err(e) => {
+            msg::warn(format!("unable to read /proc/self/mountinfo: {}: only remounting / read-only", msg::io_desc(&e)));
+            String::new()
+        }
+    };
+    let final_script = o.libdir.join("rc.shutdown.final");
+    let timeout = o.script_timeout_ms;
+    stage4_with(sys, action, &text, &mut |sys: &mut dyn Sys| {
+        let _ = sys;
+        run_script(&final_script, timeout, false);
+    })
 }
 
-pub fn stage4_with(sys: &mut dyn Sys, action: Action, mountinfo: &str, final_script: &Path, timeout_ms: u64) -> Error {
+/// Stage 4: unmount everything (`mounts::umount_plan`, which ends with `/` read-only), run
+/// rc.shutdown.final (`final_script`), sync, reboot(2). Only returns (an error) on failure.
+pub fn stage4_with(sys: &mut dyn Sys, action: Action, mountinfo: &str, final_script: &mut dyn FnMut(&mut dyn Sys)) -> Error {
     msg::info("unmounting filesystems...");
-    let plan = mounts::umount_plan(&mounts::parse_mountinfo(mountinfo));
+    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(mountinfo));
+    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
+        plan.push(mounts::Step::RemountRo("/".into()));
+    }
     let failures = mounts::execute_plan(sys, &plan);
     if failures > 0 {
         msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
     }
-    run_script(final_script, timeout_ms);
+    final_script(sys);
     sys.sync();
-    msg::info(format!("{}...", action.name()));
+    msg::info(format!("{}: calling reboot(2)", action.name()));
     let e = sys.reboot(reboot_mode(action));
-    Error::sys(format!("{} the system", action.name()), e)
+    Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
 #[cfg(test)]
@@ -389,102 +612,238 @@ mod tests {
         v.iter().map(OsString::from).collect()
     }
 
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("kiss-s6-sd-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     #[test]
     fn parse_options() {
-        let o = parse(a(&["-d3", "-g", "5000", "-c", "/x", "-s", "/s"]), 3000).unwrap();
+        let o = parse(a(&["-d3", "-g", "5000", "-c", "/x", "--scandir", "/s", "--console", "c", "--no-safety-rail"]), 3000)
+            .unwrap();
         assert_eq!(o.notif_fd, Some(3));
         assert_eq!(o.grace_ms, 5000);
         assert_eq!(o.libdir, PathBuf::from("/x"));
+        assert_eq!(o.scandir, PathBuf::from("/s"));
+        assert_eq!(o.console, PathBuf::from("c"));
+        assert!(!o.safety_rail);
+        let d = parse(a(&[]), 1234).unwrap();
+        assert_eq!((d.grace_ms, d.safety_rail, d.notif_fd), (1234, true, None));
+        assert_eq!(d.libdir, PathBuf::from(LIBDIR));
+        assert_eq!(d.script_timeout_ms, DEFAULT_SCRIPT_TIMEOUT_MS);
         assert_eq!(parse(a(&["-g", "999999"]), 3000).unwrap().grace_ms, MAX_GRACE_MS);
-        assert_eq!(parse(a(&[]), 1234).unwrap().grace_ms, 1234);
-        for bad in [&["-d", "2"][..], &["-d", "x"], &["-c", "rel"], &["-z"], &["extra"]] {
-            assert_eq!(parse(a(bad), 3000).unwrap_err().code, 100, "{bad:?}");
+        assert_eq!(parse(a(&["--script-timeout", "50"]), 3000).unwrap().script_timeout_ms, 50);
+        for (bad, names) in [
+            (&["-d", "2"][..], "-d 2"),
+            (&["-d", "x"], "-d \"x\""),
+            (&["-d"], "-d"),
+            (&["-c", "rel"], "-c rel"),
+            (&["--scandir", "rel"], "--scandir rel"),
+            (&["-z"], "-z"),
+            (&["-C"], "-C"),
+            (&["extra"], "extra"),
+            (&["-g", "-1"], "-g"),
+            (&["--help"], "--help"),
+        ] {
+            let e = parse(a(bad), 3000).unwrap_err();
+            assert_eq!(e.code, 100, "{bad:?}");
+            assert!(e.text.contains(names), "{bad:?}: {}", e.text);
         }
     }
 
     #[test]
-    fn kill_all_refuses_without_svscan_as_pid1() {
-        let d = std::env::temp_dir().join(format!("kiss-s6-proc-{}", std::process::id()));
+    fn rail_needs_s6_svscan_as_pid1() {
+        let d = tmp("rail");
+        assert!(rail(&d, true, "x").unwrap_err().text.contains("pid 1 is unknown"));
         fs::create_dir_all(d.join("1")).unwrap();
         fs::write(d.join("1/comm"), "systemd\n").unwrap();
-        let mut sys = FakeSys::new();
-        let e = kill_all(&mut sys, 10, &d, &[], false).unwrap_err();
-        assert!(e.text.contains("refusing to kill all processes"), "{}", e.text);
-        assert!(sys.calls.is_empty(), "nothing may be sent: {:?}", sys.calls);
+        let e = rail(&d, true, "poweroff the system").unwrap_err();
+        assert_eq!(e.code, 111);
+        assert!(e.text.starts_with("refusing to poweroff the system: pid 1 is \"systemd\", not s6-svscan"), "{}", e.text);
+        assert!(rail(&d, false, "x").is_ok());
         fs::write(d.join("1/comm"), "s6-svscan\n").unwrap();
-        kill_all(&mut sys, 10, &d, &[], false).unwrap();
-        assert_eq!(sys.calls, vec!["sync", "kill -1 SIGTERM", "kill -1 SIGHUP", "kill -1 SIGCONT", "sync", "kill -1 SIGKILL"]);
+        assert!(rail(&d, true, "x").is_ok());
         fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn grace_ends_early_when_nothing_is_left() {
-        let d = std::env::temp_dir().join(format!("kiss-s6-proc2-{}", std::process::id()));
-        let mk = |pid: i32, stat: &str| {
-            fs::create_dir_all(d.join(pid.to_string())).unwrap();
-            fs::write(d.join(format!("{pid}/stat")), stat).unwrap();
-        };
-        mk(1, "1 (s6-svscan) S 0 1");
-        mk(2, "2 (kthreadd) S 0 0");
-        mk(40, "40 (kworker/0:1) I 2 0");
-        mk(50, "50 (a (weird) name) Z 1 50");
-        mk(60, "60 (s6-supervise) S 1 60");
-        mk(61, "61 (s6-log) S 60 61");
-        mk(70, "70 (kiss-s6) S 60 70");
-        let svc = d.join("scan/s6-svscan-log");
-        fs::create_dir_all(&svc).unwrap();
-        std::os::unix::fs::symlink(&svc, d.join("60/cwd")).unwrap();
-        std::os::unix::fs::symlink(&svc, d.join("61/cwd")).unwrap();
-        let keep = vec![svc.clone()];
-        assert_eq!(remaining_processes(&d, 70, &keep), Vec::<i32>::new());
-        mk(80, "80 (sh) S 1 80");
-        assert_eq!(remaining_processes(&d, 70, &keep), vec![80]);
-        // With pid 80 alive, the whole (short) grace is used; without it, none.
-        fs::write(d.join("1/comm"), "s6-svscan").unwrap();
+    fn stage3_refuses_before_touching_anything() {
+        let d = tmp("s3refuse");
+        fs::create_dir_all(d.join("proc/1")).unwrap();
+        fs::write(d.join("proc/1/comm"), "bash\n").unwrap();
+        let o = parse(a(&["--scandir", d.join("scan").to_str().unwrap()]), 10).unwrap();
+        let mut sys = FakeSys::new();
+        let e = stage3_finish(&mut sys, Action::Poweroff, 10, &o, &d.join("proc")).unwrap_err();
+        assert!(e.text.contains("refusing to poweroff the system"));
+        assert!(sys.calls.is_empty(), "nothing may be sent: {:?}", sys.calls);
+        assert!(!Path::new(STAGE4_FILE).exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn mkproc(d: &Path, pid: i32, stat: &str, cmdline: &str) {
+        fs::create_dir_all(d.join(pid.to_string())).unwrap();
+        fs::write(d.join(format!("{pid}/stat")), stat).unwrap();
+        fs::write(d.join(format!("{pid}/cmdline")), cmdline.replace(' ', "\0")).unwrap();
+    }
+
+    #[test]
+    fn remaining_ignores_init_self_kthreads_zombies_and_the_supervision_tree() {
+        let d = tmp("procs");
+        mkproc(&d, 1, "1 (s6-svscan) S 0 1 1 0 -1 4194560 0", "s6-svscan /run/service");
+        mkproc(&d, 2, "2 (kthreadd) S 0 0 0 0 -1 2129984 0", "");
+        mkproc(&d, 40, "40 (kworker/0:1-events) I 2 0 0 0 -1 69238880 0", "");
+        mkproc(&d, 41, "41 (odd) S 0 0 0 0 -1 2097152 0", "");
+        mkproc(&d, 50, "50 (a (weird) name) Z 1 50 50 0 -1 0 0", "");
+        mkproc(&d, 60, "60 (s6-supervise) S 1 60 60 0 -1 0 0", "s6-supervise s6-linux-init-shutdownd");
+        mkproc(&d, 70, "70 (kiss-s6) S 60 70 70 0 -1 0 0", "kiss-s6 shutdownd -d3");
+        mkproc(&d, 80, "80 (s6-supervise) S 1 80 80 0 -1 0 0", "s6-supervise s6-svscan-log");
+        mkproc(&d, 81, "81 (s6-log) S 80 81 81 0 -1 0 0", "s6-log -bpd3 -- t /run/uncaught-logs");
+        assert_eq!(remaining_processes(&d, 70), vec![]);
+        mkproc(&d, 90, "90 (sh) S 1 90 90 0 -1 0 0", "-sh");
+        mkproc(&d, 91, "91 (getty) T 60 91 91 0 -1 0 0", "getty 38400 tty1");
+        assert_eq!(remaining_processes(&d, 70), vec![(90, "sh".into()), (91, "getty".into())]);
+        // A garbled entry is skipped, never a panic.
+        mkproc(&d, 99, "99 (x", "");
+        assert_eq!(remaining_processes(&d, 70).len(), 2);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn kill_all_sequence_and_early_end() {
+        let d = tmp("killall");
+        mkproc(&d, 1, "1 (s6-svscan) S 0 1 1 0 -1 0 0", "s6-svscan");
+        let mut sys = FakeSys::new();
         let t = Instant::now();
-        kill_all(&mut FakeSys::new(), 300, &d, &keep, false).unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(300));
-        // Our own pid is the real one here, so drop the fake one.
-        for pid in ["80", "70"] {
-            fs::remove_dir_all(d.join(pid)).unwrap();
-        }
-        let t = Instant::now();
-        kill_all(&mut FakeSys::new(), 60_000, &d, &keep, false).unwrap();
+        kill_all(&mut sys, 60_000, &d);
         assert!(t.elapsed() < Duration::from_secs(5), "grace must end as soon as nothing is left");
+        assert_eq!(sys.calls, vec!["sync", "kill -1 SIGTERM", "kill -1 SIGHUP", "kill -1 SIGCONT", "sync", "kill -1 SIGKILL"]);
+        // Someone who never leaves: the whole (short) grace is used, then KILL anyway.
+        mkproc(&d, 90, "90 (sh) S 1 90 90 0 -1 0 0", "sh");
+        let t = Instant::now();
+        let mut sys = FakeSys::new().fail_on("kill -1 SIGHUP", Errno::EPERM);
+        kill_all(&mut sys, 300, &d);
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert_eq!(sys.calls.last().map(String::as_str), Some("kill -1 SIGKILL"));
         fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn stage4_unmounts_runs_final_syncs_and_reboots() {
-        let info = "1 0 0:1 / / rw - ext4 /dev/vda rw\n2 1 0:2 / /proc rw - proc proc rw\n3 1 0:3 / /home rw - ext4 /dev/vdb rw\n";
-        let mut sys = FakeSys::new().fail_on("umount /home", nix::errno::Errno::EBUSY);
-        let e = stage4_with(&mut sys, Action::Poweroff, info, Path::new("/nonexistent/rc.shutdown.final"), 1000);
+    fn marker_is_written_atomically() {
+        let d = tmp("marker");
+        write_marker(&d, Action::Halt).unwrap();
+        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"h\n");
+        assert!(!d.join("stage4.new").exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn unsupervise_renames_all_but_shutdownd_and_logger() {
+        let d = tmp("unsup");
+        for s in ["getty-tty1", "sshd", SERVICE_NAME, LOGGER_NAME, ".s6-svscan"] {
+            fs::create_dir_all(d.join(s).join("supervise")).unwrap();
+        }
+        // A control fifo with a reader: it must receive "d".
+        nix::unistd::mkfifo(&d.join("sshd/supervise/control"), Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(d.join("sshd/supervise/control"))
+            .unwrap();
+        let done = unsupervise(&d);
+        assert_eq!(done, vec!["getty-tty1", "sshd"]);
+        let mut left: Vec<String> =
+            fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let me = std::process::id();
+        assert_eq!(
+            left,
+            vec![
+                format!(".kiss-s6-shutdownd:getty-tty1:{me}"),
+                format!(".kiss-s6-shutdownd:sshd:{me}"),
+                ".s6-svscan".into(),
+                SERVICE_NAME.into(),
+                LOGGER_NAME.into()
+            ]
+        );
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "d");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    const MOUNTINFO: &str = "\
+20 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+22 20 0:20 / /proc rw - proc proc rw
+24 20 0:22 / /run rw - tmpfs tmpfs rw
+31 20 0:28 / /home rw - ext4 /dev/vdb rw
+32 20 0:29 / /mnt/nfs rw - nfs4 srv:/x rw
+";
+
+    #[test]
+    fn stage4_sequence() {
+        let mut sys = FakeSys::new();
+        let mut ran = 0;
+        let e = stage4_with(&mut sys, Action::Poweroff, MOUNTINFO, &mut |s: &mut dyn Sys| {
+            ran += 1;
+            s.sync(); // visible in the call log: rc.shutdown.final runs after the unmounts
+        });
+        assert_eq!(ran, 1);
         assert_eq!(
             sys.calls,
-            vec!["umount /home 0x0", "mount  /home  0x21 ", "mount  /  0x21 ", "sync", "reboot poweroff"]
+            vec!["umount /mnt/nfs 0x2", "umount /home 0x0", "mount  /  0x21 ", "sync", "sync", "reboot poweroff"]
         );
         assert_eq!(e.code, 111);
-        let mut sys = FakeSys::new().fail_on("reboot", nix::errno::Errno::EPERM);
-        let e = stage4_with(&mut sys, Action::Reboot, "", Path::new("/nonexistent"), 1000);
-        assert_eq!(e.text, "unable to reboot the system: Operation not permitted");
     }
 
     #[test]
-    fn run_script_survives_failure_signal_and_hang() {
-        let d = std::env::temp_dir().join(format!("kiss-s6-rs-{}", std::process::id()));
-        fs::create_dir_all(&d).unwrap();
+    fn stage4_faults_ebusy_root_and_eperm_reboot() {
+        // EBUSY on /home: read-only remount instead. The remount of / fails too: warned, the
+        // machine still goes down. reboot(2) EPERM: a clear error.
+        let mut sys = FakeSys::new()
+            .fail_on("umount /home", Errno::EBUSY)
+            .fail_on("mount  / ", Errno::EBUSY)
+            .fail_on("reboot", Errno::EPERM);
+        let e = stage4_with(&mut sys, Action::Halt, MOUNTINFO, &mut |_: &mut dyn Sys| {});
+        assert_eq!(
+            sys.calls,
+            vec!["umount /mnt/nfs 0x2", "umount /home 0x0", "mount  /home  0x21 ", "mount  /  0x21 ", "sync", "reboot halt"]
+        );
+        assert_eq!(e.code, 111);
+        assert_eq!(e.text, "unable to halt the system: reboot(2): Operation not permitted");
+    }
+
+    #[test]
+    fn stage4_without_mountinfo_still_remounts_root() {
+        let mut sys = FakeSys::new();
+        stage4_with(&mut sys, Action::Reboot, "", &mut |_: &mut dyn Sys| {});
+        assert_eq!(sys.calls, vec!["mount  /  0x21 ", "sync", "reboot reboot"]);
+    }
+
+    #[test]
+    fn run_script_outcomes() {
+        let d = tmp("scripts");
         let w = |name: &str, body: &str| {
             let p = d.join(name);
             fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
             fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             p
         };
-        run_script(&w("exit3", "exit 3"), 5000);
-        run_script(&w("killed", "kill -9 $$"), 5000);
+        assert_eq!(run_script(&w("ok", "exit 0"), 5000, true), ScriptEnd::Exited(0));
+        assert_eq!(run_script(&w("exit3", "exit 3"), 5000, true), ScriptEnd::Exited(3));
+        assert_eq!(run_script(&w("killed", "kill -9 $$"), 5000, true), ScriptEnd::Signaled(9));
+        // A hung script and its children are killed at the timeout.
+        let pidfile = d.join("child.pid");
         let t = Instant::now();
-        run_script(&w("hang", "sleep 30"), 300);
+        let hang = w("hang", &format!("sleep 30 & echo $! > {}\nwait", pidfile.display()));
+        assert_eq!(run_script(&hang, 300, true), ScriptEnd::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(5));
-        run_script(&d.join("missing"), 100);
+        let child: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let st = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        assert!(st.is_empty() || st.contains(") Z "), "the script's child must die too: {st}");
+        assert!(matches!(run_script(&d.join("missing"), 100, false), ScriptEnd::NotRun(_)));
         fs::remove_dir_all(&d).unwrap();
     }
 }
