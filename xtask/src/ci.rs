@@ -71,7 +71,7 @@ fn check_end(o: &Outcome, want: End) -> std::result::Result<(), String> {
 
 /// Run one boot and its checks; print the guest's last lines on failure.
 fn case(t: &mut Tally, name: &str, b: &Bootable, test: &str, want: End, checks: &dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>, triggers: Vec<(String, String)>) {
-    let o = match boot::boot(b, test, false, triggers, Duration::from_secs(150)) {
+    let o = match boot::boot(b, test, false, triggers, Duration::from_secs(90)) {
         Ok(o) => o,
         Err(e) => return t.fail(name, &format!("qemu: {e}")),
     };
