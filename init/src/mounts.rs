@@ -2,6 +2,7 @@
 //! and `kiss-s6 mountpoint` (busybox-static and some toybox builds lack the applet).
 
 use std::ffi::OsString;
+use std::io::Write;
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
@@ -210,25 +211,28 @@ pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
     let mut p = lexopt::Parser::from_args(args);
     let mut quiet = false;
     let mut dir: Option<String> = None;
-    while let Some(arg) = p.next()? {
+    let bad = |e: String| Error::usage(format!("mountpoint: {e}\n{MOUNTPOINT_USAGE}"));
+    let lx = |e: lexopt::Error| bad(e.to_string());
+    while let Some(arg) = p.next().map_err(lx)? {
         match arg {
             Short('q') => quiet = true,
-            Value(v) if dir.is_none() => dir = Some(v.string()?),
-            _ => return Err(Error::usage(format!("{}\n{MOUNTPOINT_USAGE}", arg.unexpected()))),
+            Value(v) if dir.is_none() => dir = Some(v.string().map_err(lx)?),
+            _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
-    let Some(dir) = dir else { return Err(Error::usage(MOUNTPOINT_USAGE)) };
+    let Some(dir) = dir else { return Err(bad("missing DIR".into())) };
+    let say = |text: String| {
+        if !quiet {
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+    };
     match is_mountpoint(&dir) {
         Ok(true) => {
-            if !quiet {
-                println!("{dir} is a mountpoint");
-            }
+            say(format!("{dir} is a mountpoint"));
             Ok(0)
         }
         Ok(false) => {
-            if !quiet {
-                println!("{dir} is not a mountpoint");
-            }
+            say(format!("{dir} is not a mountpoint"));
             Ok(1)
         }
         Err(e) => {
