@@ -335,7 +335,8 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
             return ScriptEnd::NotRun(msg::io_desc(&e));
         }
     };
-    let end = Instant::now() + Duration::from_millis(timeout_ms);
+    // A timeout too large for the clock means no timeout.
+    let end = Instant::now().checked_add(Duration::from_millis(timeout_ms));
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
@@ -350,7 +351,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                     ScriptEnd::Exited(code)
                 };
             }
-            Ok(None) if Instant::now() >= end => {
+            Ok(None) if end.is_some_and(|e| Instant::now() >= e) => {
                 msg::warn(format!(
                     "{} still running after {} ms: killing it and going on",
                     path.display(),

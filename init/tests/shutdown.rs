@@ -1041,3 +1041,57 @@ kill $DPID
     assert_eq!(fs::read_to_string(root.join("ran")).unwrap_or_default(), "run\nrun\n", "{ctx}");
     let _ = fs::remove_dir_all(&root);
 }
+
+/// `-f` calls reboot(2) at once: in a pid namespace that kills its init with SIGHUP (reboot)
+/// or SIGINT (halt, poweroff), with or without `-n`.
+#[test]
+fn force_flag_reboots_at_once_in_a_pid_namespace() {
+    if !is_root() {
+        return skip("the clients refuse non-root callers; run the tests as root (CI does)");
+    }
+    if !unshare_works() {
+        return;
+    }
+    for (args, sig) in [
+        ("reboot -f", nix::sys::signal::SIGHUP),
+        ("poweroff -f -n", nix::sys::signal::SIGINT),
+        ("halt -fn", nix::sys::signal::SIGINT),
+        ("reboot -h -f", nix::sys::signal::SIGINT), // -h is halt
+    ] {
+        let root = tmpdir("force");
+        let out = run_ns(&format!("\"$BIN\" {args}; echo \"returned $?\" > \"$T/log\"; sleep 5\n"), &root, Duration::from_secs(20));
+        let log = fs::read_to_string(root.join("log")).unwrap_or_default();
+        let died_by = out.status.signal().or_else(|| out.code().filter(|c| *c > 128).map(|c| c - 128));
+        assert_eq!(died_by, Some(sig as i32), "{args}: {:?} {} {log}", out.status, out.stderr);
+        assert_eq!(log, "", "{args}: reboot(2) must not return");
+        let _ = fs::remove_dir_all(&root);
+    }
+}
+
+/// A `stage4` marker found while pid 1 is not s6-svscan (a shell here) is refused and
+/// removed: nothing is unmounted, nothing rebooted.
+#[test]
+fn stage4_marker_is_refused_when_pid1_is_not_s6_svscan() {
+    if !unshare_works() {
+        return;
+    }
+    let root = tmpdir("s4refuse");
+    fs::write(root.join("console"), "").unwrap();
+    let text = r#"
+D="$T/svc"; mkdir -p "$D"; printf 'p\n' > "$D/stage4"
+mkdir -p "$T/mnt"; mount -t tmpfs tmpfs "$T/mnt"
+cd "$D"
+"$BIN" shutdownd -c "$T" --console "$T/console" 2>"$T/daemon.log"; echo "exit $?" > "$T/log"
+test -e "$D/stage4" && echo marker-kept >> "$T/log" || echo marker-removed >> "$T/log"
+grep -c " $T/mnt " /proc/self/mountinfo >> "$T/log"
+"#;
+    let out = run_ns(text, &root, Duration::from_secs(20));
+    let log = fs::read_to_string(root.join("log")).unwrap_or_default();
+    let console = fs::read_to_string(root.join("console")).unwrap_or_default();
+    let ctx = format!("{:?} {} log {log} console {console}", out.status, out.stderr);
+    assert_eq!(out.code(), Some(0), "{ctx}");
+    assert_eq!(log, "exit 111\nmarker-removed\n1\n", "{ctx}");
+    assert!(console.contains("kiss-s6: fatal: refusing to run stage 4: pid 1 is \"sh\", not s6-svscan"), "{ctx}");
+    assert!(!console.contains("unmounting"), "{ctx}");
+    let _ = fs::remove_dir_all(&root);
+}
