@@ -1,4 +1,56 @@
-fn main() {
-    eprintln!("xtask: placeholder");
-    std::process::exit(1);
+//! `cargo xtask …`: the project's automation (image assembly, QEMU boots, the CI driver).
+//!
+//! - `image DIR [--userland busybox|toybox] [--disk]`  assemble a root filesystem
+//! - `boot [--disk] [--userland …] [--shell] [--keep]` build, assemble, boot in QEMU, power off
+//! - `ci`                                              every test: cargo test + QEMU boot cases
+//!
+//! One module per subcommand; external commands go through xshell.
+
+mod boot;
+mod ci;
+mod cpio;
+mod deps;
+mod image;
+mod kernel;
+mod qemu;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+pub fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(msg.into().into())
+}
+
+/// The workspace root (the KISS package directory).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+const USAGE: &str = "usage: cargo xtask COMMAND
+  image DIR [--userland busybox|toybox] [--disk]   assemble a root filesystem in DIR
+  boot [--disk] [--userland busybox|toybox] [--shell] [--keep]
+                                                   build the package, boot it in QEMU, power off
+  ci                                               the whole test suite (cargo test + QEMU boots)";
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let r = match args.first().and_then(|a| a.to_str()) {
+        Some("image") => image::main(args[1..].to_vec()),
+        Some("boot") => boot::main(args[1..].to_vec()),
+        Some("ci") => ci::main(args[1..].to_vec()),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => err(format!("unknown or missing command\n{USAGE}")),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

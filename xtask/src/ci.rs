@@ -1,0 +1,212 @@
+//! `cargo xtask ci`: the README's test command. cargo test for tiers 0-2, then the QEMU
+//! boot cases (tier 3). Ends with `ci: N passed, N failed, N skipped`.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use xshell::{cmd, Shell};
+
+use crate::boot::{self, Bootable};
+use crate::image::{self, ImageOpts, Userland};
+use crate::qemu::{self, End, Outcome};
+use crate::{deps, err, Result};
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn pass(&mut self, name: &str, detail: &str) {
+        self.passed += 1;
+        println!("boot {name} ... ok {detail}");
+    }
+    fn fail(&mut self, name: &str, why: &str) {
+        self.failed += 1;
+        println!("boot {name} ... FAILED\n{why}");
+        self.failures.push(name.to_string());
+    }
+    fn skip(&mut self, name: &str, why: &str) {
+        self.skipped += 1;
+        println!("boot {name} ... SKIPPED: {why}");
+    }
+}
+
+/// Sum cargo's "test result:" lines and count the tests that said SKIPPED.
+fn count_cargo(out: &str, t: &mut Tally) {
+    for line in out.lines() {
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            let num = |key: &str| -> usize {
+                rest.split(';').find_map(|f| f.trim().strip_suffix(key).map(|n| n.trim().trim_start_matches("ok.").trim_start_matches("FAILED.").trim().parse().unwrap_or(0))).unwrap_or(0)
+            };
+            t.passed += num(" passed");
+            t.failed += num(" failed");
+        }
+        if line.contains("SKIPPED:") && !line.starts_with("boot ") {
+            t.skipped += 1;
+        }
+    }
+    // A skipped test still returns ok and is counted as passed by cargo: count it once.
+    t.passed = t.passed.saturating_sub(t.skipped);
+}
+
+fn expect(report: &[(String, String)], key: &str, value_contains: &str) -> std::result::Result<(), String> {
+    if report.iter().any(|(k, v)| k == key && v.contains(value_contains)) {
+        Ok(())
+    } else {
+        Err(format!("guest report has no `{key} …{value_contains}…`"))
+    }
+}
+
+fn check_end(o: &Outcome, want: End) -> std::result::Result<(), String> {
+    if o.end == want {
+        Ok(())
+    } else {
+        Err(format!("expected {want:?}, got {:?}", o.end))
+    }
+}
+
+/// Run one boot and its checks; print the guest's last lines on failure.
+fn case(t: &mut Tally, name: &str, b: &Bootable, test: &str, want: End, checks: &dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>, triggers: Vec<(String, String)>) {
+    let o = match boot::boot(b, test, false, triggers, Duration::from_secs(90)) {
+        Ok(o) => o,
+        Err(e) => return t.fail(name, &format!("qemu: {e}")),
+    };
+    let report = qemu::report(&o.log);
+    let r = check_end(&o, want).and_then(|_| checks(&report, &o));
+    match r {
+        Ok(()) => t.pass(name, &format!("({:.1} s)", o.wall.as_secs_f64())),
+        Err(why) => t.fail(name, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40)))),
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn early_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), String> {
+    expect(r, "pid1", "s6-svscan")?;
+    expect(r, "stage2", "default")?;
+    expect(r, "mount", "/run tmpfs")?;
+    expect(r, "mount", "/dev devtmpfs")?;
+    expect(r, "svstat", "s6-linux-init-shutdownd true")?;
+    expect(r, "svstat", "s6-svscan-log true")?;
+    expect(r, "catch-all-log", "ok")?;
+    expect(r, "mode", "/run/uncaught-logs 2750")?;
+    expect(r, "mode", "/run/service/s6-linux-init-shutdownd/fifo 600")?;
+    Ok(())
+}
+
+fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), String> {
+    expect(r, "pid1", "s6-svscan")?;
+    for m in ["/proc proc", "/sys sysfs", "/dev devtmpfs", "/run tmpfs", "/dev/pts devpts", "/sys/fs/cgroup cgroup2"] {
+        expect(r, "mount", m)?;
+    }
+    expect(r, "link", "/dev/shm /run/shm")?;
+    expect(r, "link", "/tmp run/tmp")?;
+    expect(r, "link", "/dev/fd /proc/self/fd")?;
+    expect(r, "mode", "/run/shm 1777")?;
+    expect(r, "mode", "/run/tmp 1777")?;
+    expect(r, "mode", "/run/uncaught-logs 2750")?;
+    expect(r, "hostname", "kiss-s6-test")?;
+    for s in ["tty1", "rescue-console", "hostname", "fstab", "sysctl", "syslogd"] {
+        expect(r, "up", &format!(" {s} ")).or_else(|_| expect(r, "up", &format!("{s} ")))?;
+    }
+    expect(r, "svstat", "tty1 true")?;
+    expect(r, "default-up", "")?;
+    Ok(())
+}
+
+pub fn main(args: Vec<OsString>) -> Result<()> {
+    if let Some(a) = args.first() {
+        return err(format!("ci takes no arguments, got {a:?}"));
+    }
+    let start = Instant::now();
+    let sh = Shell::new()?;
+    sh.change_dir(crate::root());
+    deps::ensure_host_packages(&sh)?;
+    deps::ensure_musl_target(&sh);
+    let mut t = Tally::default();
+
+    println!("== cargo test (tiers 0-2)");
+    let out = cmd!(sh, "cargo test --workspace --no-fail-fast -- --nocapture --test-threads=2").ignore_status().output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    print!("{text}");
+    count_cargo(&text, &mut t);
+    if !out.status.success() && t.failed == 0 {
+        t.fail("cargo test", "cargo test failed before running tests (see above)");
+    }
+
+    println!("== QEMU boot cases (tier 3)");
+    let qemu_ok = std::path::Path::new("/usr/bin/qemu-system-x86_64").exists();
+    if !qemu_ok {
+        t.skip("all", "qemu-system-x86_64 not installed");
+    } else {
+        boot_cases(&sh, &mut t);
+    }
+
+    println!("== summary ({:.0} s)", start.elapsed().as_secs_f64());
+    if !t.failures.is_empty() {
+        println!("failed: {}", t.failures.join(", "));
+    }
+    println!("ci: {} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped);
+    if t.failed > 0 {
+        return err("some tests failed");
+    }
+    Ok(())
+}
+
+fn boot_cases(sh: &Shell, t: &mut Tally) {
+    let cad = || vec![("KISS-S6-TEST: ready-for-cad".to_string(), "sendkey ctrl-alt-delete".to_string())];
+    // (a) without s6-rc: stage 1, the early services, the catch-all log, every way down.
+    let early = ImageOpts { userland: Userland::Busybox, disk: false, test: true, skarnet: None };
+    match boot::prepare(sh, "early", &early) {
+        Err(e) => t.fail("early image", &e.to_string()),
+        Ok(b) => {
+            case(t, "early-poweroff", &b, "poweroff", End::PowerDown, &early_checks, vec![]);
+            case(t, "early-reboot", &b, "reboot", End::Restart, &early_checks, vec![]);
+            case(t, "early-halt", &b, "halt", End::Halted, &early_checks, vec![]);
+            case(t, "early-ctrl-alt-del", &b, "cad", End::Restart, &early_checks, cad());
+            case(t, "early-busybox-poweroff", &b, "busybox-poweroff", End::PowerDown, &early_checks, vec![]);
+        }
+    }
+    // (b) the full tree with the skarnet stack.
+    let Some(sk) = image::skarnet_root() else {
+        for n in ["full-busybox-initramfs", "full-busybox-disk", "full-toybox-initramfs", "full-toybox-disk"] {
+            t.skip(n, "no s6-rc: set SKARNET_ROOT to a directory with usr/bin/s6-rc-compile (default /opt/skarnet)");
+        }
+        return;
+    };
+    for (userland, uname) in [(Userland::Busybox, "busybox"), (Userland::Toybox, "toybox")] {
+        for disk in [false, true] {
+            let name = format!("full-{uname}-{}", if disk { "disk" } else { "initramfs" });
+            let opts = ImageOpts { userland, disk, test: true, skarnet: Some(sk.clone()) };
+            let b = match boot::prepare(sh, &name, &opts) {
+                Ok(b) => b,
+                Err(e) => {
+                    t.fail(&name, &format!("image: {e}"));
+                    continue;
+                }
+            };
+            let clean_disk = |r: &[(String, String)], o: &Outcome| -> std::result::Result<(), String> {
+                full_checks(r, o)?;
+                if let Some(d) = &b.disk {
+                    match boot::disk_is_clean(sh, d) {
+                        Ok(true) => {}
+                        Ok(false) => return Err("root filesystem not clean after shutdown (needs_recovery)".into()),
+                        Err(e) => return Err(format!("dumpe2fs: {e}")),
+                    }
+                }
+                Ok(())
+            };
+            case(t, &format!("{name}-poweroff"), &b, "poweroff", End::PowerDown, &clean_disk, vec![]);
+            if userland == Userland::Busybox && !disk {
+                case(t, &format!("{name}-ctrl-alt-del"), &b, "cad", End::Restart, &full_checks, cad());
+            }
+            let _ = std::fs::remove_dir_all(b.dir.join("root"));
+        }
+    }
+}

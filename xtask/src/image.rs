@@ -1,0 +1,281 @@
+//! Root filesystem assembly, the way a bootstrap does it: KISS's merged-/usr layout, a
+//! userland (busybox-static, or toybox + dash + agetty as glaucus pairs it), the skarnet
+//! stack, then the package installed by running its own `build` into the root and its
+//! `post-install` chrooted, as `kiss build`/`kiss install` with KISS_ROOT would.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use xshell::{cmd, Shell};
+
+use crate::{deps, err, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Userland {
+    Busybox,
+    Toybox,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageOpts {
+    pub userland: Userland,
+    /// The root is an ext4 disk (/dev/vda) rather than the initramfs.
+    pub disk: bool,
+    /// Add the test report service and hooks (`KISS-S6-TEST:` lines on the console).
+    pub test: bool,
+    /// The skarnet stack with s6-rc (see `skarnet_root`); None: Debian's s6 and execline.
+    pub skarnet: Option<PathBuf>,
+}
+
+/// Where the skarnet stack with s6-rc comes from: SKARNET_ROOT, else /opt/skarnet when it
+/// exists. None: Debian's s6 and execline only (no s6-rc, no service tree).
+pub fn skarnet_root() -> Option<PathBuf> {
+    let p = std::env::var_os("SKARNET_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/skarnet"));
+    p.join("usr/bin/s6-rc-compile").exists().then_some(p)
+}
+
+pub fn parse_userland(s: &str) -> Result<Userland> {
+    match s {
+        "busybox" => Ok(Userland::Busybox),
+        "toybox" => Ok(Userland::Toybox),
+        _ => err(format!("--userland {s:?}: expected busybox or toybox")),
+    }
+}
+
+pub fn main(args: Vec<OsString>) -> Result<()> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut dir = None;
+    let mut opts = ImageOpts { userland: Userland::Busybox, disk: false, test: false, skarnet: skarnet_root() };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("userland") => opts.userland = parse_userland(&p.value()?.string()?)?,
+            Long("disk") => opts.disk = true,
+            Long("test") => opts.test = true,
+            Value(v) if dir.is_none() => dir = Some(PathBuf::from(v)),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let Some(dir) = dir else { return err("usage: cargo xtask image DIR [--userland busybox|toybox] [--disk] [--test]") };
+    let sh = Shell::new()?;
+    deps::ensure_host_packages(&sh)?;
+    assemble(&sh, &dir, &opts)?;
+    println!("xtask: root filesystem assembled in {}", dir.display());
+    Ok(())
+}
+
+fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
+    if let Some(d) = path.parent() {
+        fs::create_dir_all(d)?;
+    }
+    fs::write(path, text)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+/// Map a host library path to the merged-/usr image: /lib64/x, /lib/x, /usr/lib/x → usr/lib/x.
+fn image_lib_path(host: &Path) -> PathBuf {
+    let s = host.to_string_lossy();
+    for prefix in ["/usr/lib64/", "/usr/lib/", "/lib64/", "/lib/"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return PathBuf::from("usr/lib").join(rest);
+        }
+    }
+    PathBuf::from("usr/lib").join(host.file_name().unwrap_or_default())
+}
+
+/// Copy a host binary into the image and remember its shared libraries.
+struct Installer<'a> {
+    root: &'a Path,
+    libs: BTreeSet<PathBuf>,
+}
+
+impl Installer<'_> {
+    fn bin(&mut self, sh: &Shell, host: &Path, dest: &str) -> Result<()> {
+        let to = self.root.join(dest);
+        if let Some(d) = to.parent() {
+            fs::create_dir_all(d)?;
+        }
+        let _ = fs::remove_file(&to);
+        fs::copy(host, &to)?;
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
+        let out = cmd!(sh, "ldd {host}").quiet().ignore_status().ignore_stderr().read().unwrap_or_default();
+        for line in out.lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+            let path = line.split("=>").last().unwrap_or("").split_whitespace().next().unwrap_or("");
+            if path.starts_with('/') {
+                self.libs.insert(PathBuf::from(path));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        for lib in &self.libs {
+            let to = self.root.join(image_lib_path(lib));
+            if let Some(d) = to.parent() {
+                fs::create_dir_all(d)?;
+            }
+            // follow symlinks: copy the real file under the name the binary asks for
+            fs::copy(lib, &to)?;
+        }
+        Ok(())
+    }
+}
+
+fn layout(root: &Path) -> Result<()> {
+    for d in [
+        "usr/bin", "usr/lib", "usr/libexec", "usr/share", "etc", "var/db/kiss/installed", "var/lib/init", "var/log",
+        "root", "home/kiss", "dev", "proc", "sys", "run",
+    ] {
+        fs::create_dir_all(root.join(d))?;
+    }
+    for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/bin"), ("usr/sbin", "bin"), ("lib", "usr/lib"), ("lib64", "usr/lib")] {
+        let _ = fs::remove_file(root.join(link));
+        symlink(target, root.join(link))?;
+    }
+    fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+fn etc(root: &Path, opts: &ImageOpts) -> Result<()> {
+    write(&root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nkiss:x:1000:1000:kiss:/home/kiss:/bin/sh\n", 0o644)?;
+    write(&root.join("etc/group"), "root:x:0:\ntty:x:5:\nkiss:x:1000:\n", 0o644)?;
+    // Empty passwords: a test image, logins need no typing.
+    write(&root.join("etc/shadow"), "root::19000:0:99999:7:::\nkiss::19000:0:99999:7:::\n", 0o600)?;
+    write(&root.join("etc/hostname"), "kiss-s6-test\n", 0o644)?;
+    let fstab = if opts.disk {
+        "# device  dir  type  options  dump  pass\n/dev/vda  /  ext4  defaults  0  1\n"
+    } else {
+        "# the root is the initramfs: nothing to mount\n"
+    };
+    write(&root.join("etc/fstab"), fstab, 0o644)?;
+    write(&root.join("etc/profile"), "export PATH=/usr/bin\nexport PS1='\\u@\\h:\\w\\$ '\n", 0o644)?;
+    Ok(())
+}
+
+fn userland(sh: &Shell, ins: &mut Installer, root: &Path, u: Userland) -> Result<()> {
+    match u {
+        Userland::Busybox => {
+            ins.bin(sh, Path::new("/bin/busybox"), "usr/bin/busybox")?;
+            let list = cmd!(sh, "/bin/busybox --list").quiet().read()?;
+            for applet in list.lines() {
+                let l = root.join("usr/bin").join(applet);
+                if fs::symlink_metadata(&l).is_err() {
+                    symlink("busybox", &l)?;
+                }
+            }
+        }
+        Userland::Toybox => {
+            ins.bin(sh, Path::new("/usr/bin/toybox"), "usr/bin/toybox")?;
+            let list = cmd!(sh, "/usr/bin/toybox").quiet().read()?;
+            for applet in list.split_whitespace() {
+                let l = root.join("usr/bin").join(applet);
+                if fs::symlink_metadata(&l).is_err() {
+                    symlink("toybox", &l)?;
+                }
+            }
+            // toybox 0.8.9 has no shell and no getty: pair it as glaucus does.
+            ins.bin(sh, Path::new("/bin/dash"), "usr/bin/dash")?;
+            let _ = fs::remove_file(root.join("usr/bin/sh"));
+            symlink("dash", root.join("usr/bin/sh"))?;
+            ins.bin(sh, Path::new("/usr/sbin/agetty"), "usr/bin/agetty")?;
+            ins.bin(sh, Path::new("/bin/login"), "usr/bin/login")?;
+        }
+    }
+    Ok(())
+}
+
+fn skarnet(sh: &Shell, ins: &mut Installer, root: Option<&Path>) -> Result<()> {
+    match root {
+        Some(sk) => {
+            for (from, to) in [("usr/bin", "usr/bin"), ("usr/libexec", "usr/libexec")] {
+                let Ok(rd) = fs::read_dir(sk.join(from)) else { continue };
+                for e in rd.flatten() {
+                    if e.path().is_file() {
+                        ins.bin(sh, &e.path(), &format!("{to}/{}", e.file_name().to_string_lossy()))?;
+                    }
+                }
+            }
+        }
+        None => {
+            let files = cmd!(sh, "dpkg -L s6 execline").quiet().read()?;
+            for f in files.lines() {
+                let p = Path::new(f);
+                if (f.starts_with("/usr/bin/") || f.starts_with("/usr/lib/execline/bin/")) && p.is_file() {
+                    ins.bin(sh, p, &format!("usr/bin/{}", p.file_name().unwrap_or_default().to_string_lossy()))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Install the package the way kiss does: run `build` into the root, copy the package
+/// directory into the installed db, run post-install chrooted.
+fn install_package(sh: &Shell, root: &Path) -> Result<()> {
+    let repo = crate::root();
+    let version = fs::read_to_string(repo.join("version"))?;
+    let version = version.split_whitespace().next().unwrap_or("0").to_string();
+    let _d = sh.push_dir(&repo);
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let target_dir = repo.join("target");
+    cmd!(sh, "sh -e ./build {root} {version}")
+        .env("CARGO_HOME", cargo_home)
+        .env("CARGO_TARGET_DIR", target_dir)
+        // kiss always sets RUSTFLAGS; make sure build appends to it.
+        .env("RUSTFLAGS", format!("--remap-path-prefix={}=.", repo.display()))
+        .run()?;
+    let db = root.join("var/db/kiss/installed/kiss-s6");
+    fs::create_dir_all(&db)?;
+    for f in ["build", "sources", "checksums", "version", "depends", "post-install", "README.md"] {
+        if repo.join(f).exists() {
+            fs::copy(repo.join(f), db.join(f))?;
+        }
+    }
+    if deps::is_root() {
+        cmd!(sh, "chroot {root} /var/db/kiss/installed/kiss-s6/post-install").env("KISS_ROOT", "").run()?;
+    } else {
+        eprintln!("xtask: warning: not root: post-install not run chrooted (it needs chroot)");
+    }
+    Ok(())
+}
+
+/// The test additions: a report oneshot at the end of `default` and, for the boot without
+/// s6-rc, an rc.init that reports and powers off.
+fn test_additions(root: &Path) -> Result<()> {
+    let report = include_str!("guest/report");
+    write(&root.join("usr/lib/kiss-s6-test/report"), report, 0o755)?;
+    write(&root.join("usr/lib/kiss-s6-test/rc.init-early"), include_str!("guest/rc.init-early"), 0o755)?;
+    let sv = root.join("etc/kiss-s6/sv/zz-report");
+    write(&sv.join("type"), "oneshot\n", 0o644)?;
+    write(&sv.join("up"), "/usr/lib/kiss-s6-test/report\n", 0o644)?;
+    for d in ["boot", "getty"] {
+        write(&sv.join("dependencies.d").join(d), "", 0o644)?;
+    }
+    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-report"), "", 0o644)?;
+    Ok(())
+}
+
+pub fn assemble(sh: &Shell, root: &Path, opts: &ImageOpts) -> Result<()> {
+    let _ = fs::remove_dir_all(root);
+    fs::create_dir_all(root)?;
+    layout(root)?;
+    etc(root, opts)?;
+    let mut ins = Installer { root, libs: BTreeSet::new() };
+    skarnet(sh, &mut ins, opts.skarnet.as_deref())?;
+    userland(sh, &mut ins, root, opts.userland)?;
+    ins.finish()?;
+    if opts.test {
+        test_additions(root)?;
+    }
+    install_package(sh, root)?;
+    if opts.test && opts.skarnet.is_none() {
+        // No s6-rc: stage 2 is the test's own rc.init.
+        fs::copy(root.join("usr/lib/kiss-s6-test/rc.init-early"), root.join("usr/lib/kiss-s6/rc.init"))?;
+    }
+    Ok(())
+}
