@@ -70,7 +70,8 @@ pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
     };
     let mut o = HprOpts { action, force: false, no_sync: false, wtmp_only: false };
     let mut p = lexopt::Parser::from_args(args);
-    while let Some(arg) = p.next()? {
+    let bad = |e: String| Error::usage(format!("{applet}: {e}\n{HPR_USAGE}"));
+    while let Some(arg) = p.next().map_err(|e| bad(e.to_string()))? {
         match arg {
             Short('h') => o.action = Action::Halt,
             Short('p') => o.action = Action::Poweroff,
@@ -81,7 +82,7 @@ pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
             // -d (no wtmp record), -W (no wall message), -i (hostname confirmation): accepted
             // for compatibility; we keep no wtmp and send no wall (see the module doc).
             Short('d') | Short('W') | Short('i') => {}
-            _ => return Err(Error::usage(format!("{applet}: {}\n{HPR_USAGE}", arg.unexpected()))),
+            _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
     Ok(o)
@@ -208,7 +209,8 @@ pub fn parse_shutdown(args: Vec<OsString>) -> Result<ShutdownCmd> {
     let mut grace_s: u64 = 0;
     let mut rest: Vec<String> = Vec::new();
     let bad = |e: String| Error::usage(format!("shutdown: {e}\n{SHUTDOWN_USAGE}"));
-    while let Some(arg) = p.next()? {
+    let lx = |e: lexopt::Error| bad(e.to_string());
+    while let Some(arg) = p.next().map_err(lx)? {
         match arg {
             Short(c @ ('h' | 'p' | 'r' | 'k')) => what = Some(c),
             Short(c @ ('H' | 'P')) => sub = Some(c),
@@ -217,12 +219,12 @@ pub fn parse_shutdown(args: Vec<OsString>) -> Result<ShutdownCmd> {
             // -i (hostname confirmation), -f/-F (fsck hints): accepted and ignored, as s6 does.
             Short('i' | 'f' | 'F') => {}
             Short('t') => {
-                let v = p.value()?.string()?;
+                let v = p.value().map_err(lx)?.string().map_err(lx)?;
                 grace_s = v.parse().map_err(|_| bad(format!("-t {v:?}: not a number of seconds")))?;
             }
             Value(v) => {
-                rest.push(v.string()?);
-                for v in p.raw_args()? {
+                rest.push(v.string().map_err(lx)?);
+                for v in p.raw_args().map_err(lx)? {
                     rest.push(v.to_string_lossy().into_owned());
                 }
             }
@@ -390,14 +392,16 @@ const TELINIT_USAGE: &str = "usage: telinit LEVEL   (LEVEL: 0 = poweroff, 6 = re
 pub fn parse_telinit(args: Vec<OsString>) -> Result<String> {
     let mut level: Option<String> = None;
     let mut p = lexopt::Parser::from_args(args);
-    while let Some(arg) = p.next()? {
+    let bad = |e: String| Error::usage(format!("telinit: {e}\n{TELINIT_USAGE}"));
+    let lx = |e: lexopt::Error| bad(e.to_string());
+    while let Some(arg) = p.next().map_err(lx)? {
         match arg {
-            Value(v) if level.is_none() => level = Some(v.string()?),
+            Value(v) if level.is_none() => level = Some(v.string().map_err(lx)?),
             Short('c' | 'p' | 's' | 'm' | 'd' | 'D') => {
-                p.value()?;
+                p.value().map_err(lx)?;
             }
             Short('n' | 'N' | 'C' | 'B') => {}
-            _ => return Err(Error::usage(format!("telinit: {}\n{TELINIT_USAGE}", arg.unexpected()))),
+            _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
     match level {

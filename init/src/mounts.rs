@@ -2,6 +2,7 @@
 //! and `kiss-s6 mountpoint` (busybox-static and some toybox builds lack the applet).
 
 use std::ffi::OsString;
+use std::io::Write;
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
@@ -13,6 +14,9 @@ use crate::sys::Sys;
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// Mount id and parent id (fields 1 and 2): the mount tree.
+    pub id: u32,
+    pub parent: u32,
     pub target: String,
     pub fstype: String,
     pub source: String,
@@ -46,7 +50,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
         if dash < 6 || fields.len() < dash + 3 {
             continue;
         }
+        let (Ok(id), Ok(parent)) = (fields[0].parse(), fields[1].parse()) else { continue };
         v.push(Mount {
+            id,
+            parent,
             target: unescape(fields[4]),
             fstype: fields[dash + 1].to_string(),
             source: unescape(fields[dash + 2]),
@@ -75,12 +82,16 @@ pub fn is_network_fs(fstype: &str) -> bool {
     )
 }
 
-/// The unmount plan, s6-linux-init-umountall's rules plus network detach: every mount in
-/// reverse mount order (children before parents, an over-mount before what it covers);
-/// skip `/run` (our scandir and logs live there, and it is a tmpfs) and the **first**
-/// devtmpfs, proc and sysfs (the kernel's; later duplicates are unmounted); skip the
-/// initramfs `rootfs`; network filesystems are detached (MNT_DETACH), never unmounted with a
-/// blocking umount; `/` itself cannot be unmounted: it is remounted read-only, once, last.
+/// The unmount plan, s6-linux-init-umountall's rules plus network detach and tree order:
+/// - children before parents: a post-order walk of the mount tree (mount id / parent id),
+///   siblings in reverse mount order (an over-mount before what it covers). Plain reverse
+///   order is not enough: mounts moved by an initramfs (`/proc`, `/dev`) are listed before
+///   `/`, and so could be a parent listed after its child;
+/// - skip `/run` (the scandir and the logs live there; it is a tmpfs) and the **first**
+///   devtmpfs, proc and sysfs (the kernel's; later duplicates are unmounted), and the
+///   initramfs `rootfs`;
+/// - network filesystems are detached (MNT_DETACH), never unmounted with a blocking umount;
+/// - `/` itself cannot be unmounted: it is remounted read-only, once, last.
 pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     let mut keep = vec![false; mounts.len()];
     for ty in ["devtmpfs", "proc", "sysfs"] {
@@ -88,8 +99,43 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
             keep[i] = true;
         }
     }
+    // Post-order over the tree; roots are mounts whose parent is not in the table (or is
+    // themselves). An explicit stack and a visited set: a corrupt table cannot loop us.
+    let children = |i: usize| -> Vec<usize> {
+        let id = mounts[i].id;
+        (0..mounts.len()).rev().filter(|&j| j != i && mounts[j].parent == id && mounts[j].id != id).collect()
+    };
+    let is_root = |i: usize| {
+        let m = &mounts[i];
+        m.parent == m.id || !mounts.iter().any(|p| p.id == m.parent)
+    };
+    let mut order = Vec::with_capacity(mounts.len());
+    let mut seen = vec![false; mounts.len()];
+    let roots: Vec<usize> = (0..mounts.len()).rev().filter(|&i| is_root(i)).collect();
+    // Anything unreachable from a root (a cycle in a corrupt table) goes last, in reverse order.
+    for start in roots.into_iter().chain((0..mounts.len()).rev()) {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut stack = vec![(start, children(start), 0usize)];
+        while let Some((node, kids, next)) = stack.last_mut() {
+            if let Some(&k) = kids.get(*next) {
+                *next += 1;
+                if !seen[k] {
+                    seen[k] = true;
+                    let kk = children(k);
+                    stack.push((k, kk, 0));
+                }
+            } else {
+                order.push(*node);
+                stack.pop();
+            }
+        }
+    }
     let mut plan = Vec::new();
-    for (i, m) in mounts.iter().enumerate().rev() {
+    for i in order {
+        let m = &mounts[i];
         if keep[i] || m.target == "/run" || m.target == "/" || m.fstype == "rootfs" {
             continue;
         }
@@ -165,25 +211,28 @@ pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
     let mut p = lexopt::Parser::from_args(args);
     let mut quiet = false;
     let mut dir: Option<String> = None;
-    while let Some(arg) = p.next()? {
+    let bad = |e: String| Error::usage(format!("mountpoint: {e}\n{MOUNTPOINT_USAGE}"));
+    let lx = |e: lexopt::Error| bad(e.to_string());
+    while let Some(arg) = p.next().map_err(lx)? {
         match arg {
             Short('q') => quiet = true,
-            Value(v) if dir.is_none() => dir = Some(v.string()?),
-            _ => return Err(Error::usage(format!("{}\n{MOUNTPOINT_USAGE}", arg.unexpected()))),
+            Value(v) if dir.is_none() => dir = Some(v.string().map_err(lx)?),
+            _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
-    let Some(dir) = dir else { return Err(Error::usage(MOUNTPOINT_USAGE)) };
+    let Some(dir) = dir else { return Err(bad("missing DIR".into())) };
+    let say = |text: String| {
+        if !quiet {
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+    };
     match is_mountpoint(&dir) {
         Ok(true) => {
-            if !quiet {
-                println!("{dir} is a mountpoint");
-            }
+            say(format!("{dir} is a mountpoint"));
             Ok(0)
         }
         Ok(false) => {
-            if !quiet {
-                println!("{dir} is not a mountpoint");
-            }
+            say(format!("{dir} is not a mountpoint"));
             Ok(1)
         }
         Err(e) => {
@@ -227,19 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn plan_is_reverse_skips_first_pseudo_and_run_detaches_network() {
+    fn plan_is_children_first_skips_first_pseudo_and_run_detaches_network() {
         let plan = umount_plan(&parse_mountinfo(QEMU_DISK));
         let u = |s: &str| Step::Umount(s.into());
         assert_eq!(
             plan,
             vec![
-                u("/run/user/0"),
-                u("/mnt/bind"),
+                // children of / in reverse mount order, each subtree children-first
                 Step::Detach("/srv/smb".into()),
                 Step::Detach("/srv/nfs".into()),
+                u("/mnt/bind"), // mounted on top of /mnt/my disk (parent id 28)
                 u("/mnt/my disk"),
-                u("/proc"), // the duplicate proc, not the first
+                u("/run/user/0"), // /run itself stays
                 u("/sys/fs/cgroup"),
+                u("/proc"), // the duplicate proc, not the first
                 u("/dev/pts"),
                 Step::RemountRo("/".into()),
             ]

@@ -101,12 +101,15 @@ pub fn parse(args: Vec<OsString>, default_grace_ms: u32) -> Result<Opts> {
         safety_rail: true,
     };
     let mut p = lexopt::Parser::from_args(args);
+    fn lx(e: lexopt::Error) -> Error {
+        Error::usage(format!("shutdownd: {e}\n{USAGE}"))
+    }
     fn num(p: &mut lexopt::Parser, flag: &str) -> Result<u64> {
-        let v = p.value()?.string()?;
+        let v = p.value().map_err(lx)?.string().map_err(lx)?;
         v.parse::<u64>()
             .map_err(|_| Error::usage(format!("shutdownd: {flag} {v:?}: not a number\n{USAGE}")))
     }
-    while let Some(arg) = p.next()? {
+    while let Some(arg) = p.next().map_err(lx)? {
         match arg {
             Short('d') => {
                 let fd = num(&mut p, "-d")?;
@@ -115,10 +118,10 @@ pub fn parse(args: Vec<OsString>, default_grace_ms: u32) -> Result<Opts> {
                 }
                 o.notif_fd = Some(fd as i32);
             }
-            Short('c') => o.libdir = PathBuf::from(p.value()?),
+            Short('c') => o.libdir = PathBuf::from(p.value().map_err(lx)?),
             Short('g') => o.grace_ms = num(&mut p, "-g")?.min(MAX_GRACE_MS as u64) as u32,
-            Long("scandir") => o.scandir = PathBuf::from(p.value()?),
-            Long("console") => o.console = PathBuf::from(p.value()?),
+            Long("scandir") => o.scandir = PathBuf::from(p.value().map_err(lx)?),
+            Long("console") => o.console = PathBuf::from(p.value().map_err(lx)?),
             Long("script-timeout") => o.script_timeout_ms = num(&mut p, "--script-timeout")?,
             Long("no-safety-rail") => o.safety_rail = false,
             _ => return Err(Error::usage(format!("shutdownd: {}\n{USAGE}", arg.unexpected()))),
@@ -292,7 +295,8 @@ pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
                         grace_ms = r.grace_ms;
                     }
                     let what = if action == Action::Stop { "stop of all services" } else { action.name() };
-                    msg::info(format!("{what} requested in {} s", r.delay.as_secs()));
+                    let grace = if r.grace_ms > 0 { format!(" (grace {} ms)", r.grace_ms) } else { String::new() };
+                    msg::info(format!("{what} requested in {} s{grace}", r.delay.as_secs()));
                 }
                 Message::Cancel => {
                     action = Action::Stop;
@@ -331,7 +335,8 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
             return ScriptEnd::NotRun(msg::io_desc(&e));
         }
     };
-    let end = Instant::now() + Duration::from_millis(timeout_ms);
+    // A timeout too large for the clock means no timeout.
+    let end = Instant::now().checked_add(Duration::from_millis(timeout_ms));
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
@@ -346,7 +351,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                     ScriptEnd::Exited(code)
                 };
             }
-            Ok(None) if Instant::now() >= end => {
+            Ok(None) if end.is_some_and(|e| Instant::now() >= e) => {
                 msg::warn(format!(
                     "{} still running after {} ms: killing it and going on",
                     path.display(),
