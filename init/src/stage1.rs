@@ -386,12 +386,13 @@ pub fn emergency(e: &Error) -> ! {
     let line = e.to_string();
     msg::print_fatal(e);
     if let Ok(mut k) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open("/dev/kmsg") {
-        let _ = writeln!(k, "<3>{line}");
+        // One write(2) per kernel log record: writeln! would split it into several.
+        let _ = k.write_all(format!("<3>{line}\n").as_bytes());
     }
     let _ = writeln!(
         std::io::stderr(),
         "kiss-s6: starting an emergency shell; the machine reboots when it exits.\n\
-         kiss-s6: to boot with your old init, reboot with init=/usr/bin/busybox-init or swap it back with `kiss a`."
+         kiss-s6: to get back to busybox init: `kiss a busybox /usr/bin/init`, or boot with init=/bin/sh."
     );
     reset_signals(false);
     if let Some(shell) = find_first(&SHELL_CANDIDATES) {

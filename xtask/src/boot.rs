@@ -53,7 +53,7 @@ no-hostname) rm -f $R/etc/hostname ;;
 bad-fstab) mkdir -p $R/mnt/missing; echo "/dev/vdz9 /mnt/missing ext4 defaults 0 0" >> $R/etc/fstab ;;
 fsck-1|fsck-4) printf '#!/bin/sh\necho "fake fsck: $*"\nexit %s\n' "${kiss_s6_fault#fsck-}" > $R/usr/bin/fsck; chmod 755 $R/usr/bin/fsck ;;
 no-db) rm -rf $R/etc/s6-rc ;;
-corrupt-db) for f in $R/etc/s6-rc/compiled/db $R/etc/s6-rc/compiled/resolve.cdb; do [ -e "$f" ] && : > "$f"; done ;;
+corrupt-db) mkdir -p $R/etc/s6-rc/compiled; for f in n db resolve.cdb; do echo garbage > $R/etc/s6-rc/compiled/$f; done ;;
 no-svscan) rm -f $R/usr/bin/s6-svscan ;;
 hup-shell) sed -i 's/^grace_ms = .*/grace_ms = 60000/' $R/etc/kiss-s6/init.conf ;;
 esac
