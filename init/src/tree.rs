@@ -137,3 +137,83 @@ pub fn compile_main(args: Vec<OsString>) -> Result<i32> {
     println!("kiss-s6: compiled {} services into {}", sources.len(), new_db.display());
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(root: &Path) {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let _ = fs::remove_dir_all(root);
+        fs::create_dir_all(root.join("usr/share/kiss-s6")).unwrap();
+        fs::create_dir_all(root.join("etc/kiss-s6")).unwrap();
+        let sh = Shell::new().unwrap();
+        let (pkg, user) = (repo.join("s6-rc-source"), repo.join("kiss-s6-scripts/etc/sv"));
+        let (pd, ud) = (root.join(PACKAGE_SV), root.join(USER_SV));
+        cmd!(sh, "cp -R {pkg} {pd}").run().unwrap();
+        cmd!(sh, "cp -R {user} {ud}").run().unwrap();
+    }
+
+    #[test]
+    fn user_tree_wins_by_name() {
+        let root = std::env::temp_dir().join(format!("kiss-s6-merge-{}", std::process::id()));
+        tree(&root);
+        fs::create_dir_all(root.join(USER_SV).join("hostname")).unwrap();
+        let m = merged_sources(&root);
+        let host = m.iter().find(|(n, _)| n == "hostname").unwrap();
+        assert_eq!(host.1, root.join(USER_SV).join("hostname"));
+        assert!(m.iter().any(|(n, _)| n == "default"));
+        assert!(m.iter().any(|(n, _)| n == "proc"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn compile_swaps_keeps_previous_prunes_older_and_fails_safely() {
+        if find_s6_rc_compile().is_none() {
+            println!("SKIPPED: s6-rc-compile not found (SKARNET_ROOT, /opt/skarnet, PATH)");
+            eprintln!("SKIPPED: s6-rc-compile not found (SKARNET_ROOT, /opt/skarnet, PATH)");
+            return;
+        }
+        let root = std::env::temp_dir().join(format!("kiss-s6-compile-{}", std::process::id()));
+        tree(&root);
+        let run = |extra: &[&str]| {
+            let mut a: Vec<OsString> = vec!["--root".into(), root.clone().into()];
+            a.extend(extra.iter().map(OsString::from));
+            compile_main(a)
+        };
+        let dbs = || {
+            let mut v: Vec<String> = fs::read_dir(root.join(DB_DIR)).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("compiled-")).collect();
+            v.sort();
+            v
+        };
+        let link = || fs::read_link(root.join(DB_DIR).join("compiled")).unwrap();
+        assert_eq!(run(&[]).unwrap(), 0);
+        let first = link();
+        assert!(root.join(DB_DIR).join(&first).join("n").exists());
+        assert_eq!(run(&[]).unwrap(), 0);
+        let second = link();
+        assert_ne!(first, second);
+        assert_eq!(run(&[]).unwrap(), 0);
+        let third = link();
+        let names = dbs();
+        assert_eq!(names.len(), 2, "previous kept, older pruned: {names:?}");
+        assert!(names.contains(&second.to_string_lossy().into_owned()));
+        assert!(names.contains(&third.to_string_lossy().into_owned()));
+        // A broken service: compile fails, the link and the databases stay as they were.
+        fs::create_dir_all(root.join(USER_SV).join("broken")).unwrap();
+        fs::write(root.join(USER_SV).join("broken/type"), "oneshot\n").unwrap();
+        fs::write(root.join(USER_SV).join("broken/up"), "if { true\n").unwrap();
+        let e = run(&[]).unwrap_err();
+        assert_eq!(e.code, 1);
+        assert!(e.text.contains("untouched"), "{}", e.text);
+        assert_eq!(link(), third);
+        assert_eq!(dbs(), names);
+        assert!(fs::read_dir(root.join(DB_DIR)).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with(".sources")));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn compile_usage_errors() {
+        assert_eq!(compile_main(vec!["--bogus".into()]).unwrap_err().code, 100);
+    }
+}
