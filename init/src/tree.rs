@@ -1,7 +1,212 @@
-//! s6-rc source tree tooling (placeholder until issue B lands).
-use crate::msg::{Error, Result};
+//! s6-rc source trees: `kiss-s6 check`, `order`, `compile`, `enable`, `disable`.
+//!
+//! - `source`  reading service directories, every per-service rule (s6-spec.md §A plus ours)
+//! - `graph`   names, pipelines, bundles, dependency cycles, the start order (all iterative)
+//! - `compile` merge the two trees, s6-rc-compile, s6-rc-update, swap the link, prune
+//!
+//! The package tree is /usr/share/kiss-s6/sv, the user's /etc/kiss-s6/sv; the user's
+//! definition wins by name (s6-rc-compile has no such rule: `compile` hands it a merged
+//! directory of symlinks). Every path takes `--root DIR` in front (KISS_ROOT bootstraps, tests).
+
+pub mod compile;
+pub mod graph;
+pub mod source;
+
 use std::ffi::OsString;
-pub fn check_main(_args: Vec<OsString>) -> Result<i32> { Err(Error::new(111, "not implemented yet")) }
-pub fn order_main(_args: Vec<OsString>) -> Result<i32> { Err(Error::new(111, "not implemented yet")) }
-pub fn compile_main(_args: Vec<OsString>) -> Result<i32> { Err(Error::new(111, "not implemented yet")) }
-pub fn enable_main(_args: Vec<OsString>, _enable: bool) -> Result<i32> { Err(Error::new(111, "not implemented yet")) }
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use lexopt::prelude::*;
+
+use crate::msg::{self, Error, Result};
+use source::{Diag, Model};
+
+pub const PACKAGE_SV: &str = "usr/share/kiss-s6/sv";
+pub const USER_SV: &str = "etc/kiss-s6/sv";
+
+/// `root` + an absolute system path written without its leading `/`.
+pub fn under(root: &Path, rel: &str) -> PathBuf {
+    root.join(rel)
+}
+
+/// The package tree then the user's tree, under `root`.
+pub fn default_sources(root: &Path) -> Vec<PathBuf> {
+    vec![under(root, PACKAGE_SV), under(root, USER_SV)]
+}
+
+/// Read and resolve `sources`. `user_wins`: later sources override earlier ones by name.
+pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
+    let mut model = Model::default();
+    let defs = source::definitions(sources, user_wins, &mut model)?;
+    source::load(&defs, &mut model)?;
+    let g = graph::resolve(&mut model);
+    Ok((model, g, defs))
+}
+
+fn print_diags(diags: &[Diag], out: &mut dyn Write) {
+    for d in diags {
+        let _ = writeln!(out, "{d}");
+    }
+}
+
+fn os_to_string(s: OsString, what: &str) -> Result<String> {
+    s.into_string().map_err(|s| Error::usage(format!("{what} {s:?} is not valid UTF-8")))
+}
+
+/// `kiss-s6 check [--root DIR] [DIR…]`: exit 0 clean (warnings allowed), 1 on any error.
+pub fn check_main(args: Vec<OsString>) -> Result<i32> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut dirs = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Value(v) => dirs.push(PathBuf::from(v)),
+            _ => return Err(Error::usage(format!("{}\nusage: kiss-s6 check [--root DIR] [DIR…]", arg.unexpected()))),
+        }
+    }
+    let (model, _, defs) = if dirs.is_empty() {
+        load(&default_sources(&root), true)?
+    } else {
+        load(&dirs, false)?
+    };
+    print_diags(&model.diags, &mut io::stdout());
+    let errors = model.errors();
+    if errors > 0 {
+        msg::info(format!("{errors} error(s) in {} service(s)", defs.len()));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]`: one atomic service per line.
+pub fn order_main(args: Vec<OsString>) -> Result<i32> {
+    let usage = "usage: kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]";
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut dirs = Vec::new();
+    let mut target = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Short('s') | Long("source") => dirs.push(PathBuf::from(p.value()?)),
+            Value(v) if target.is_none() => target = Some(os_to_string(v, "service name")?),
+            _ => return Err(Error::usage(format!("{}\n{usage}", arg.unexpected()))),
+        }
+    }
+    let target = target.unwrap_or_else(|| "default".into());
+    let (model, g, _) = if dirs.is_empty() {
+        load(&default_sources(&root), true)?
+    } else {
+        load(&dirs, false)?
+    };
+    if model.errors() > 0 {
+        print_diags(&model.diags, &mut io::stderr());
+        return Err(Error::new(1, "the service tree has errors: fix what `kiss-s6 check` reports"));
+    }
+    let Some(order) = g.order(&target) else {
+        return Err(Error::new(1, format!("unknown service {target:?}: no such directory in the service tree")));
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for name in order {
+        let _ = writeln!(out, "{name}");
+    }
+    let _ = out.flush();
+    Ok(0)
+}
+
+/// `kiss-s6 compile [--root DIR] [--no-update]`.
+pub fn compile_main(args: Vec<OsString>) -> Result<i32> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut no_update = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Long("no-update") => no_update = true,
+            _ => return Err(Error::usage(format!("{}\nusage: kiss-s6 compile [--root DIR] [--no-update]", arg.unexpected()))),
+        }
+    }
+    compile::compile(&root, !no_update)
+}
+
+/// Why `name` may not be enabled or disabled, or None.
+pub fn enable_name_problem(name: &str) -> Option<String> {
+    if name == "default" {
+        return Some("the default bundle cannot contain itself".into());
+    }
+    source::name_problem(name)
+}
+
+/// `kiss-s6 enable|disable [--root DIR] [--no-compile] NAME…`: edit the user's `default`
+/// bundle (/etc/kiss-s6/sv/default/contents.d), then compile.
+pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
+    let verb = if enable { "enable" } else { "disable" };
+    let usage = format!("usage: kiss-s6 {verb} [--root DIR] [--no-compile] NAME…");
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut no_compile = false;
+    let mut names = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Long("no-compile") => no_compile = true,
+            Value(v) => names.push(os_to_string(v, "service name")?),
+            _ => return Err(Error::usage(format!("{}\n{usage}", arg.unexpected()))),
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::usage(format!("no service name given\n{usage}")));
+    }
+    for n in &names {
+        if let Some(why) = enable_name_problem(n) {
+            return Err(Error::usage(format!("cannot {verb} {n:?}: {why}")));
+        }
+    }
+    let sources = default_sources(&root);
+    let bundle = under(&root, USER_SV).join("default");
+    let contents = bundle.join("contents.d");
+    if enable {
+        let (model, _, _) = load(&sources, true)?;
+        for n in &names {
+            if !model.services.contains_key(n) && !model.broken.contains(n) {
+                return Err(Error::new(
+                    1,
+                    format!(
+                        "cannot enable {n:?}: unknown service (no directory {n} in {} nor {})",
+                        sources[0].display(),
+                        sources[1].display()
+                    ),
+                ));
+            }
+        }
+        if !bundle.join("type").exists() {
+            fs::create_dir_all(&bundle).map_err(|e| Error::io(format_args!("mkdir {}", bundle.display()), &e))?;
+            fs::write(bundle.join("type"), "bundle\n")
+                .map_err(|e| Error::io(format_args!("write {}/type", bundle.display()), &e))?;
+        }
+        fs::create_dir_all(&contents).map_err(|e| Error::io(format_args!("mkdir {}", contents.display()), &e))?;
+        for n in &names {
+            let f = contents.join(n);
+            fs::write(&f, "").map_err(|e| Error::io(format_args!("create {}", f.display()), &e))?;
+        }
+    } else {
+        for n in &names {
+            let f = contents.join(n);
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    msg::warn(format!("{n} is not enabled: no {}", f.display()))
+                }
+                Err(e) => return Err(Error::io(format_args!("remove {}", f.display()), &e)),
+            }
+        }
+    }
+    if no_compile {
+        return Ok(0);
+    }
+    compile::compile(&root, true).map_err(|e| {
+        Error::new(e.code, format!("{} (the default bundle was edited; fix, then run kiss-s6 compile)", e.text))
+    })
+}
