@@ -1,219 +1,212 @@
-//! s6-rc source trees: `kiss-s6 compile` (and, to come, check, order, enable, disable).
+//! s6-rc source trees: `kiss-s6 check`, `order`, `compile`, `enable`, `disable`.
 //!
-//! The package's tree (/usr/share/kiss-s6/sv) and the user's (/etc/kiss-s6/sv) are merged
-//! by name, the user's winning: s6-rc-compile itself has no override rule and refuses a name
-//! defined twice, so we compile a directory of symlinks to the winners.
+//! - `source`  reading service directories, every per-service rule (s6-spec.md §A plus ours)
+//! - `graph`   names, pipelines, bundles, dependency cycles, the start order (all iterative)
+//! - `compile` merge the two trees, s6-rc-compile, s6-rc-update, swap the link, prune
+//!
+//! The package tree is /usr/share/kiss-s6/sv, the user's /etc/kiss-s6/sv; the user's
+//! definition wins by name (s6-rc-compile has no such rule: `compile` hands it a merged
+//! directory of symlinks). Every path takes `--root DIR` in front (KISS_ROOT bootstraps, tests).
+
+pub mod compile;
+pub mod graph;
+pub mod source;
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use lexopt::prelude::*;
-use xshell::{cmd, Shell};
 
 use crate::msg::{self, Error, Result};
+use source::{Diag, Model};
 
 pub const PACKAGE_SV: &str = "usr/share/kiss-s6/sv";
 pub const USER_SV: &str = "etc/kiss-s6/sv";
-pub const DB_DIR: &str = "etc/s6-rc";
-pub const LIVE: &str = "/run/s6-rc";
 
-pub fn check_main(_args: Vec<OsString>) -> Result<i32> {
-    Err(Error::new(msg::EXIT_SYS, "check: not implemented yet"))
+/// `root` + an absolute system path written without its leading `/`.
+pub fn under(root: &Path, rel: &str) -> PathBuf {
+    root.join(rel)
 }
 
-pub fn order_main(_args: Vec<OsString>) -> Result<i32> {
-    Err(Error::new(msg::EXIT_SYS, "order: not implemented yet"))
+/// The package tree then the user's tree, under `root`.
+pub fn default_sources(root: &Path) -> Vec<PathBuf> {
+    vec![under(root, PACKAGE_SV), under(root, USER_SV)]
 }
 
-pub fn enable_main(_args: Vec<OsString>, _enable: bool) -> Result<i32> {
-    Err(Error::new(msg::EXIT_SYS, "enable/disable: not implemented yet"))
+/// Read and resolve `sources`. `user_wins`: later sources override earlier ones by name.
+pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
+    let mut model = Model::default();
+    let defs = source::definitions(sources, user_wins, &mut model)?;
+    source::load(&defs, &mut model)?;
+    let g = graph::resolve(&mut model);
+    Ok((model, g, defs))
 }
 
-/// The services of both trees, by name, the user's winning.
-pub fn merged_sources(root: &Path) -> Vec<(String, PathBuf)> {
-    let mut by_name: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
-    for dir in [root.join(PACKAGE_SV), root.join(USER_SV)] {
-        let Ok(rd) = fs::read_dir(&dir) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && e.path().is_dir() {
-                by_name.insert(name, e.path());
-            }
+fn print_diags(diags: &[Diag], out: &mut dyn Write) {
+    for d in diags {
+        let _ = writeln!(out, "{d}");
+    }
+}
+
+fn os_to_string(s: OsString, what: &str) -> Result<String> {
+    s.into_string().map_err(|s| Error::usage(format!("{what} {s:?} is not valid UTF-8")))
+}
+
+/// `kiss-s6 check [--root DIR] [DIR…]`: exit 0 clean (warnings allowed), 1 on any error.
+pub fn check_main(args: Vec<OsString>) -> Result<i32> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut dirs = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Value(v) => dirs.push(PathBuf::from(v)),
+            _ => return Err(Error::usage(format!("{}\nusage: kiss-s6 check [--root DIR] [DIR…]", arg.unexpected()))),
         }
     }
-    by_name.into_iter().collect()
-}
-
-/// s6-rc-compile: PATH, else SKARNET_ROOT, else /opt/skarnet.
-fn find_s6_rc_compile() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Some(sk) = std::env::var_os("SKARNET_ROOT") {
-        dirs.push(PathBuf::from(sk).join("usr/bin"));
+    let (model, _, defs) = if dirs.is_empty() {
+        load(&default_sources(&root), true)?
+    } else {
+        load(&dirs, false)?
+    };
+    print_diags(&model.diags, &mut io::stdout());
+    let errors = model.errors();
+    if errors > 0 {
+        msg::info(format!("{errors} error(s) in {} service(s)", defs.len()));
+        return Ok(1);
     }
-    dirs.push(PathBuf::from("/opt/skarnet/usr/bin"));
-    dirs.into_iter().map(|d| d.join("s6-rc-compile")).find(|p| p.is_file())
+    Ok(0)
 }
 
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+/// `kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]`: one atomic service per line.
+pub fn order_main(args: Vec<OsString>) -> Result<i32> {
+    let usage = "usage: kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]";
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut dirs = Vec::new();
+    let mut target = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Short('s') | Long("source") => dirs.push(PathBuf::from(p.value()?)),
+            Value(v) if target.is_none() => target = Some(os_to_string(v, "service name")?),
+            _ => return Err(Error::usage(format!("{}\n{usage}", arg.unexpected()))),
+        }
+    }
+    let target = target.unwrap_or_else(|| "default".into());
+    let (model, g, _) = if dirs.is_empty() {
+        load(&default_sources(&root), true)?
+    } else {
+        load(&dirs, false)?
+    };
+    if model.errors() > 0 {
+        print_diags(&model.diags, &mut io::stderr());
+        return Err(Error::new(1, "the service tree has errors: fix what `kiss-s6 check` reports"));
+    }
+    let Some(order) = g.order(&target) else {
+        return Err(Error::new(1, format!("unknown service {target:?}: no such directory in the service tree")));
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for name in order {
+        let _ = writeln!(out, "{name}");
+    }
+    let _ = out.flush();
+    Ok(0)
 }
 
 /// `kiss-s6 compile [--root DIR] [--no-update]`.
 pub fn compile_main(args: Vec<OsString>) -> Result<i32> {
-    let mut root = PathBuf::from("/");
-    let mut update = true;
     let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut no_update = false;
     while let Some(arg) = p.next()? {
         match arg {
-            Long("root") => root = PathBuf::from(p.value()?),
-            Long("no-update") => update = false,
-            _ => return Err(Error::usage(format!("compile: {}\nusage: kiss-s6 compile [--root DIR] [--no-update]", arg.unexpected()))),
+            Long("root") => root = p.value()?.into(),
+            Long("no-update") => no_update = true,
+            _ => return Err(Error::usage(format!("{}\nusage: kiss-s6 compile [--root DIR] [--no-update]", arg.unexpected()))),
         }
     }
-    let compiler = find_s6_rc_compile()
-        .ok_or_else(|| Error::new(msg::EXIT_SYS, "compile: s6-rc-compile not found: install s6-rc"))?;
-    let db_dir = root.join(DB_DIR);
-    fs::create_dir_all(&db_dir).map_err(|e| Error::io(format!("mkdir {}", db_dir.display()), &e))?;
-    let ts = timestamp();
-    let merged = db_dir.join(format!(".sources-{ts}"));
-    let new_db = db_dir.join(format!("compiled-{ts}"));
-    let cleanup = |m: &Path| {
-        let _ = fs::remove_dir_all(m);
-    };
-    fs::create_dir(&merged).map_err(|e| Error::io(format!("mkdir {}", merged.display()), &e))?;
-    let sources = merged_sources(&root);
-    if sources.is_empty() {
-        cleanup(&merged);
-        return Err(Error::new(1, format!("compile: no services in {} or {}", root.join(PACKAGE_SV).display(), root.join(USER_SV).display())));
+    compile::compile(&root, !no_update)
+}
+
+/// Why `name` may not be enabled or disabled, or None.
+pub fn enable_name_problem(name: &str) -> Option<String> {
+    if name == "default" {
+        return Some("the default bundle cannot contain itself".into());
     }
-    for (name, path) in &sources {
-        if let Err(e) = symlink(path, merged.join(name)) {
-            cleanup(&merged);
-            return Err(Error::io(format!("symlink {}", merged.join(name).display()), &e));
+    source::name_problem(name)
+}
+
+/// `kiss-s6 enable|disable [--root DIR] [--no-compile] NAME…`: edit the user's `default`
+/// bundle (/etc/kiss-s6/sv/default/contents.d), then compile.
+pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
+    let verb = if enable { "enable" } else { "disable" };
+    let usage = format!("usage: kiss-s6 {verb} [--root DIR] [--no-compile] NAME…");
+    let mut p = lexopt::Parser::from_args(args);
+    let mut root = PathBuf::from("/");
+    let mut no_compile = false;
+    let mut names = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("root") => root = p.value()?.into(),
+            Long("no-compile") => no_compile = true,
+            Value(v) => names.push(os_to_string(v, "service name")?),
+            _ => return Err(Error::usage(format!("{}\n{usage}", arg.unexpected()))),
         }
     }
-    let sh = Shell::new().map_err(|e| Error::new(msg::EXIT_SYS, format!("compile: {e}")))?;
-    let out = cmd!(sh, "{compiler} -v1 {new_db} {merged}").quiet().ignore_status().output();
-    cleanup(&merged);
-    let out = out.map_err(|e| Error::new(msg::EXIT_SYS, format!("compile: unable to run {}: {e}", compiler.display())))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprint!("{stderr}");
-    if !out.status.success() {
-        let _ = fs::remove_dir_all(&new_db);
-        return Err(Error::new(1, "compile: s6-rc-compile failed (see above); the current database is untouched"));
+    if names.is_empty() {
+        return Err(Error::usage(format!("no service name given\n{usage}")));
     }
-    let live = root.join(LIVE.trim_start_matches('/'));
-    if update && root == Path::new("/") && live.exists() {
-        let r = cmd!(sh, "s6-rc-update -l {live} {new_db}").quiet().run();
-        if let Err(e) = r {
-            let _ = fs::remove_dir_all(&new_db);
-            return Err(Error::new(msg::EXIT_SYS, format!("compile: s6-rc-update failed ({e}); the current database is untouched")));
+    for n in &names {
+        if let Some(why) = enable_name_problem(n) {
+            return Err(Error::usage(format!("cannot {verb} {n:?}: {why}")));
         }
     }
-    // The database the running system uses (before the swap: the live dir may name it
-    // through our link).
-    let in_use = fs::canonicalize(live.join("compiled")).ok().and_then(|p| p.file_name().map(PathBuf::from));
-    // Swap the link atomically: a new link under a temporary name, renamed over the old one.
-    let link = db_dir.join("compiled");
-    let previous = fs::read_link(&link).ok();
-    let tmp_link = db_dir.join(format!(".compiled-{ts}"));
-    let target = PathBuf::from(format!("compiled-{ts}"));
-    symlink(&target, &tmp_link).map_err(|e| Error::io(format!("symlink {}", tmp_link.display()), &e))?;
-    fs::rename(&tmp_link, &link).map_err(|e| Error::io(format!("rename {} to {}", tmp_link.display(), link.display()), &e))?;
-    // Keep the new and the previous database, and the one the running system uses (s6-rc's
-    // live dir links to it; it must not vanish before an s6-rc-update); prune older ones.
-    if let Ok(rd) = fs::read_dir(&db_dir) {
-        for e in rd.flatten() {
-            let name = PathBuf::from(e.file_name());
-            let n = name.to_string_lossy().into_owned();
-            if n.starts_with("compiled-") && name != target && Some(&name) != previous.as_ref() && Some(&name) != in_use.as_ref() {
-                let _ = fs::remove_dir_all(e.path());
+    let sources = default_sources(&root);
+    let bundle = under(&root, USER_SV).join("default");
+    let contents = bundle.join("contents.d");
+    if enable {
+        let (model, _, _) = load(&sources, true)?;
+        for n in &names {
+            if !model.services.contains_key(n) && !model.broken.contains(n) {
+                return Err(Error::new(
+                    1,
+                    format!(
+                        "cannot enable {n:?}: unknown service (no directory {n} in {} nor {})",
+                        sources[0].display(),
+                        sources[1].display()
+                    ),
+                ));
+            }
+        }
+        if !bundle.join("type").exists() {
+            fs::create_dir_all(&bundle).map_err(|e| Error::io(format_args!("mkdir {}", bundle.display()), &e))?;
+            fs::write(bundle.join("type"), "bundle\n")
+                .map_err(|e| Error::io(format_args!("write {}/type", bundle.display()), &e))?;
+        }
+        fs::create_dir_all(&contents).map_err(|e| Error::io(format_args!("mkdir {}", contents.display()), &e))?;
+        for n in &names {
+            let f = contents.join(n);
+            fs::write(&f, "").map_err(|e| Error::io(format_args!("create {}", f.display()), &e))?;
+        }
+    } else {
+        for n in &names {
+            let f = contents.join(n);
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    msg::warn(format!("{n} is not enabled: no {}", f.display()))
+                }
+                Err(e) => return Err(Error::io(format_args!("remove {}", f.display()), &e)),
             }
         }
     }
-    println!("kiss-s6: compiled {} services into {}", sources.len(), new_db.display());
-    Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tree(root: &Path) {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let _ = fs::remove_dir_all(root);
-        fs::create_dir_all(root.join("usr/share/kiss-s6")).unwrap();
-        fs::create_dir_all(root.join("etc/kiss-s6")).unwrap();
-        let sh = Shell::new().unwrap();
-        let (pkg, user) = (repo.join("s6-rc-source"), repo.join("kiss-s6-scripts/etc/sv"));
-        let (pd, ud) = (root.join(PACKAGE_SV), root.join(USER_SV));
-        cmd!(sh, "cp -R {pkg} {pd}").run().unwrap();
-        cmd!(sh, "cp -R {user} {ud}").run().unwrap();
+    if no_compile {
+        return Ok(0);
     }
-
-    #[test]
-    fn user_tree_wins_by_name() {
-        let root = std::env::temp_dir().join(format!("kiss-s6-merge-{}", std::process::id()));
-        tree(&root);
-        fs::create_dir_all(root.join(USER_SV).join("hostname")).unwrap();
-        let m = merged_sources(&root);
-        let host = m.iter().find(|(n, _)| n == "hostname").unwrap();
-        assert_eq!(host.1, root.join(USER_SV).join("hostname"));
-        assert!(m.iter().any(|(n, _)| n == "default"));
-        assert!(m.iter().any(|(n, _)| n == "proc"));
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn compile_swaps_keeps_previous_prunes_older_and_fails_safely() {
-        if find_s6_rc_compile().is_none() {
-            println!("SKIPPED: s6-rc-compile not found (SKARNET_ROOT, /opt/skarnet, PATH)");
-            eprintln!("SKIPPED: s6-rc-compile not found (SKARNET_ROOT, /opt/skarnet, PATH)");
-            return;
-        }
-        let root = std::env::temp_dir().join(format!("kiss-s6-compile-{}", std::process::id()));
-        tree(&root);
-        let run = |extra: &[&str]| {
-            let mut a: Vec<OsString> = vec!["--root".into(), root.clone().into()];
-            a.extend(extra.iter().map(OsString::from));
-            compile_main(a)
-        };
-        let dbs = || {
-            let mut v: Vec<String> = fs::read_dir(root.join(DB_DIR)).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("compiled-")).collect();
-            v.sort();
-            v
-        };
-        let link = || fs::read_link(root.join(DB_DIR).join("compiled")).unwrap();
-        assert_eq!(run(&[]).unwrap(), 0);
-        let first = link();
-        assert!(root.join(DB_DIR).join(&first).join("n").exists());
-        assert_eq!(run(&[]).unwrap(), 0);
-        let second = link();
-        assert_ne!(first, second);
-        assert_eq!(run(&[]).unwrap(), 0);
-        let third = link();
-        let names = dbs();
-        assert_eq!(names.len(), 2, "previous kept, older pruned: {names:?}");
-        assert!(names.contains(&second.to_string_lossy().into_owned()));
-        assert!(names.contains(&third.to_string_lossy().into_owned()));
-        // A broken service: compile fails, the link and the databases stay as they were.
-        fs::create_dir_all(root.join(USER_SV).join("broken")).unwrap();
-        fs::write(root.join(USER_SV).join("broken/type"), "oneshot\n").unwrap();
-        fs::write(root.join(USER_SV).join("broken/up"), "if { true\n").unwrap();
-        let e = run(&[]).unwrap_err();
-        assert_eq!(e.code, 1);
-        assert!(e.text.contains("untouched"), "{}", e.text);
-        assert_eq!(link(), third);
-        assert_eq!(dbs(), names);
-        assert!(fs::read_dir(root.join(DB_DIR)).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with(".sources")));
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn compile_usage_errors() {
-        assert_eq!(compile_main(vec!["--bogus".into()]).unwrap_err().code, 100);
-    }
+    compile::compile(&root, true).map_err(|e| {
+        Error::new(e.code, format!("{} (the default bundle was edited; fix, then run kiss-s6 compile)", e.text))
+    })
 }

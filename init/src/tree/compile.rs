@@ -1,0 +1,209 @@
+//! `kiss-s6 compile`: check the merged tree, compile it to a fresh
+//! /etc/s6-rc/compiled-<timestamp>, `s6-rc-update` a live system onto it, then repoint the
+//! /etc/s6-rc/compiled symlink atomically (symlink to a temporary name, rename(2)) and prune
+//! old databases. Until the rename, nothing the system uses has changed: every failure before
+//! it leaves the current database and link as they were.
+//!
+//! Order matters (s6-spec.md §A.6, §B.4): a live database must never be moved or deleted, and
+//! s6-rc-update must switch the live state before the boot link points at the new database.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use xshell::{cmd, Shell};
+
+use super::{default_sources, load, under};
+use crate::msg::{self, Error, Result};
+
+/// `name` from PATH, else `$SKARNET_ROOT/usr/bin`, else /opt/skarnet/usr/bin.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).filter(|d| d.is_absolute()).collect();
+    if let Some(r) = std::env::var_os("SKARNET_ROOT") {
+        dirs.push(PathBuf::from(r).join("usr/bin"));
+    }
+    dirs.push(PathBuf::from("/opt/skarnet/usr/bin"));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| exe(p))
+}
+
+fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Error {
+    move |e| Error::io(what, &e)
+}
+
+/// A fresh `compiled-<seconds>` name in `dir` (with `-N` when that one is taken).
+fn fresh_name(dir: &Path) -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut name = format!("compiled-{secs}");
+    let mut n = 1;
+    while fs::symlink_metadata(dir.join(&name)).is_ok() {
+        n += 1;
+        name = format!("compiled-{secs}-{n}");
+    }
+    name
+}
+
+/// The directory a path finally resolves to, reading absolute link targets under `root`.
+fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..16 {
+        match fs::read_link(&p) {
+            Ok(t) if t.is_absolute() => p = root.join(t.strip_prefix("/").ok()?),
+            Ok(t) => p = p.parent()?.join(t),
+            Err(_) => break,
+        }
+    }
+    fs::canonicalize(&p).ok()
+}
+
+/// Compile and switch. Returns the exit code (0, or 1 when s6-rc-update switched but a
+/// transition failed).
+pub fn compile(root: &Path, update: bool) -> Result<i32> {
+    let sources = default_sources(root);
+    let (model, _, defs) = load(&sources, true)?;
+    for d in &model.diags {
+        msg::warn(d);
+    }
+    let errors = model.errors();
+    if errors > 0 {
+        return Err(Error::new(
+            1,
+            format!("not compiling: {errors} error(s) in the service tree (listed above); the current database is untouched"),
+        ));
+    }
+    let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
+        Error::new(111, "unable to find s6-rc-compile in PATH, $SKARNET_ROOT/usr/bin or /opt/skarnet/usr/bin: install s6-rc")
+    })?;
+
+    let etc = under(root, "etc/s6-rc");
+    fs::create_dir_all(&etc).map_err(io_err(format_args!("mkdir {}", etc.display())))?;
+    let link = etc.join("compiled");
+    let previous = match fs::symlink_metadata(&link) {
+        Ok(m) if m.file_type().is_symlink() => resolve_under(root, &link),
+        Ok(_) => {
+            return Err(Error::new(
+                111,
+                format!(
+                    "{} is not a symlink: move it away (mv {0} {0}.old) so it can point at compiled-<timestamp>",
+                    link.display()
+                ),
+            ))
+        }
+        Err(_) => None,
+    };
+
+    // s6-rc-compile dies on a name defined twice: give it one directory of the winners.
+    let merged = etc.join(format!(".kiss-s6-merge-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&merged);
+    fs::create_dir(&merged).map_err(io_err(format_args!("mkdir {}", merged.display())))?;
+    let result = (|| -> Result<PathBuf> {
+        for d in &defs {
+            let target = fs::canonicalize(&d.dir).map_err(io_err(format_args!("resolve {}", d.dir.display())))?;
+            symlink(&target, merged.join(&d.name))
+                .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
+        }
+        let new = etc.join(fresh_name(&etc));
+        let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
+        let status = std::process::Command::from(cmd!(sh, "{compiler} {new} {merged}").quiet())
+            .status()
+            .map_err(io_err(format_args!("run {}", compiler.display())))?;
+        if !status.success() {
+            let _ = fs::remove_dir_all(&new);
+            return Err(Error::new(
+                1,
+                format!("{} failed ({status}): the current database is untouched", compiler.display()),
+            ));
+        }
+        Ok(new)
+    })();
+    let _ = fs::remove_dir_all(&merged);
+    let new = result?;
+    let new = fs::canonicalize(&new).unwrap_or(new);
+
+    let mut code = 0;
+    let live = under(root, "run/s6-rc");
+    if update && live.exists() {
+        code = s6_rc_update(&live, &new)?;
+    }
+
+    // Atomic swap: a symlink under a temporary name, renamed over the link.
+    let name = new.file_name().map(OsString::from).unwrap_or_default();
+    let tmp = etc.join(format!(".compiled.tmp-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let swapped = symlink(&name, &tmp).and_then(|()| fs::rename(&tmp, &link));
+    if let Err(e) = swapped {
+        let _ = fs::remove_file(&tmp);
+        let live_note = if update && live.exists() {
+            format!(" (the live system already runs {}: do not delete it)", new.display())
+        } else {
+            let _ = fs::remove_dir_all(&new);
+            String::new()
+        };
+        return Err(Error::io(format_args!("point {} at {}{live_note}", link.display(), name.to_string_lossy()), &e));
+    }
+
+    prune(root, &etc, &new, previous.as_deref());
+    msg::info(format!("compiled {} services into {}", defs.len(), new.display()));
+    Ok(code)
+}
+
+/// Switch the live state to `new`. s6-rc-update exits 1 or 2 when it switched but a
+/// transition failed; anything else non-zero means it did not switch.
+fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
+    let update = find_tool("s6-rc-update")
+        .ok_or_else(|| Error::new(111, "unable to find s6-rc-update: install s6-rc (the current database is untouched)"))?;
+    let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
+    let mut command = std::process::Command::from(cmd!(sh, "{update} -l {live} {new}").quiet());
+    if let Some(dir) = update.parent() {
+        // s6-rc-update execs s6-rc: let it find the rest of the same installation.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        if let Ok(p) = std::env::join_paths(dirs) {
+            command.env("PATH", p);
+        }
+    }
+    let status = command.status().map_err(io_err(format_args!("run {}", update.display())))?;
+    match status.code() {
+        Some(0) => Ok(0),
+        Some(1) | Some(2) => {
+            msg::warn(format!("{} switched to {} but a service transition failed: see `kiss-s6 status`", update.display(), new.display()));
+            Ok(1)
+        }
+        _ => {
+            let _ = fs::remove_dir_all(new);
+            Err(Error::new(
+                111,
+                format!("{} did not switch the live state ({status}): the current database is untouched", update.display()),
+            ))
+        }
+    }
+}
+
+/// Delete `compiled-*` databases other than the new one, the previous one and the live one.
+fn prune(root: &Path, etc: &Path, new: &Path, previous: Option<&Path>) {
+    let live = resolve_under(root, &under(root, "run/s6-rc/compiled"));
+    let Ok(rd) = fs::read_dir(etc) else { return };
+    let mut olds: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("compiled-"))
+        .map(|e| e.path())
+        .collect();
+    olds.sort();
+    for p in olds {
+        let real = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        let keep = real == new || Some(real.as_path()) == previous || Some(&real) == live.as_ref();
+        let is_dir = fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false);
+        if keep || !is_dir {
+            continue;
+        }
+        if let Err(e) = fs::remove_dir_all(&p) {
+            msg::warn(format!("unable to remove the old database {}: {}", p.display(), msg::io_desc(&e)));
+        }
+    }
+}
