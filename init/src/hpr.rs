@@ -278,7 +278,7 @@ fn local_secs_of_day() -> u64 {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).map(|t| t.tv_sec()).unwrap_or(0);
     // SAFETY: an all-zero tm is a valid value; localtime_r only writes into it.
     let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
-    let t: nix::libc::time_t = now;
+    let t = now; // a time_t, whatever its width on this libc
     // SAFETY: localtime_r reads t and writes tm, both on this stack frame.
     let ok = unsafe { !nix::libc::localtime_r(&t, &mut tm).is_null() };
     if ok {

@@ -37,6 +37,7 @@ commands:
   shutdown [-h|-p|-r|-k|-c] [-a] [-t SEC] TIME [MSG]
   telinit LEVEL
   mountpoint [-q] DIR
+  pause               sleep until a signal ends it (a longrun with nothing to run)
   check [DIR…]        validate s6-rc source trees
   order [BUNDLE]      dependency-sorted start order
   compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv and switch to it
@@ -76,6 +77,17 @@ pub fn run(argv: Vec<OsString>) -> i32 {
     }
 }
 
+/// `kiss-s6 pause`: what s6-pause (from s6-portable-utils, which we do not require) does: keep
+/// a longrun up with nothing to run, until its down signal (TERM) ends it.
+fn pause(args: Vec<OsString>) -> Result<i32> {
+    if let Some(a) = args.first() {
+        return Err(Error::usage(format!("pause takes no arguments, got {a:?}")));
+    }
+    loop {
+        nix::unistd::pause();
+    }
+}
+
 fn is_applet(name: &str) -> bool {
     matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit")
 }
@@ -88,6 +100,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "telinit" => hpr::telinit_main(args),
         "shutdownd" => shutdownd::main(args),
         "mountpoint" => mounts::mountpoint_main(args),
+        "pause" => pause(args),
         "check" => tree::check_main(args),
         "order" => tree::order_main(args),
         "compile" => tree::compile_main(args),

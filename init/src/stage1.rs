@@ -328,6 +328,13 @@ pub fn run(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Error {
 }
 
 fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::convert::Infallible> {
+    // First of all, ctrl-alt-del: until init disables it, the kernel reboots at once,
+    // without syncing. Block SIGINT before disabling it: from then on the kernel sends
+    // SIGINT to pid 1, and it must wait, pending, for s6-svscan's handler.
+    let mut sigint = SigSet::empty();
+    sigint.add(Signal::SIGINT);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigint), None);
+    let cad = sys.set_cad(false);
     let _ = nix::unistd::chdir("/");
     // The config lives on the root filesystem, readable before anything is mounted.
     let cfg = config::load(&p.config);
@@ -335,6 +342,12 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     let mounted = mount_early(sys, p);
     console_stdio(&p.dev);
     mounted?;
+    if let Err(e) = cad {
+        // EINVAL in a child pid namespace (tests, containers): nothing to disable there.
+        if cfg.verbosity > 1 || e != Errno::EINVAL {
+            msg::warn(format!("unable to disable ctrl-alt-del: {}", e.desc()));
+        }
+    }
     if cfg.verbosity > 0 {
         let _ = writeln!(std::io::stdout(), "\n  kiss-s6 {} stage 1\n", env!("CARGO_PKG_VERSION"));
     }
@@ -343,17 +356,6 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     let env = build_env(kernel_env(), read_envdir(&p.env_dir), &cfg);
     let level = runlevel(args, &cfg);
 
-    // Block SIGINT before disabling ctrl-alt-del: from then on the kernel sends SIGINT to
-    // pid 1, and it must wait, pending, for s6-svscan's handler.
-    let mut sigint = SigSet::empty();
-    sigint.add(Signal::SIGINT);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigint), None);
-    if let Err(e) = sys.set_cad(false) {
-        // EINVAL in a child pid namespace (tests, containers): nothing to disable there.
-        if cfg.verbosity > 1 || e != Errno::EINVAL {
-            msg::warn(format!("unable to disable ctrl-alt-del: {}", e.desc()));
-        }
-    }
 
     let svscan = find_first(&SVSCAN_CANDIDATES)
         .ok_or_else(|| Error::new(msg::EXIT_SYS, format!("unable to find s6-svscan (looked for {})", SVSCAN_CANDIDATES.join(", "))))?;
@@ -386,12 +388,13 @@ pub fn emergency(e: &Error) -> ! {
     let line = e.to_string();
     msg::print_fatal(e);
     if let Ok(mut k) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open("/dev/kmsg") {
-        let _ = writeln!(k, "<3>{line}");
+        // One write(2) per kernel log record: writeln! would split it into several.
+        let _ = k.write_all(format!("<3>{line}\n").as_bytes());
     }
     let _ = writeln!(
         std::io::stderr(),
         "kiss-s6: starting an emergency shell; the machine reboots when it exits.\n\
-         kiss-s6: to boot with your old init, reboot with init=/usr/bin/busybox-init or swap it back with `kiss a`."
+         kiss-s6: to get back to busybox init: `kiss a busybox /usr/bin/init`, or boot with init=/bin/sh."
     );
     reset_signals(false);
     if let Some(shell) = find_first(&SHELL_CANDIDATES) {

@@ -45,6 +45,18 @@ done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 mount -t ext4 /dev/vda /newroot || { echo "stage0: cannot mount /dev/vda"; exec sh; }
+# Fault injection for the reliability cases (kiss_s6_fault= on the kernel command line).
+R=/newroot
+case $kiss_s6_fault in
+bad-sysctl) echo "kernel.kiss_s6_no_such_key = 1" > $R/etc/sysctl.conf ;;
+no-hostname) rm -f $R/etc/hostname ;;
+bad-fstab) mkdir -p $R/mnt/missing; echo "/dev/vdz9 /mnt/missing ext4 defaults 0 0" >> $R/etc/fstab ;;
+fsck-1|fsck-4) printf '#!/bin/sh\necho "fake fsck: $*"\nexit %s\n' "${kiss_s6_fault#fsck-}" > $R/usr/bin/fsck; chmod 755 $R/usr/bin/fsck ;;
+no-db) rm -rf $R/etc/s6-rc ;;
+corrupt-db) mkdir -p $R/etc/s6-rc/compiled; for f in n db resolve.cdb; do echo garbage > $R/etc/s6-rc/compiled/$f; done ;;
+no-svscan) rm -f $R/usr/bin/s6-svscan ;;
+hup-shell) sed -i 's/^grace_ms = .*/grace_ms = 60000/' $R/etc/kiss-s6/init.conf ;;
+esac
 for d in dev proc sys run; do mount --move /$d /newroot/$d; done
 exec switch_root /newroot /sbin/init "$@"
 "#;
@@ -106,13 +118,26 @@ pub fn prepare(sh: &Shell, name: &str, opts: &ImageOpts) -> Result<Bootable> {
 
 /// Boot `b`; `test` is the kiss_s6_test= action the guest takes once booted.
 pub fn boot(b: &Bootable, test: &str, stream: bool, triggers: Vec<(String, String)>, timeout: Duration) -> Result<Outcome> {
+    boot_fault(b, test, "none", stream, triggers, timeout)
+}
+
+/// A fresh copy of `b`'s disk, so a case's faults and writes do not leak into the next.
+pub fn fresh_disk(sh: &Shell, b: &Bootable, name: &str) -> Result<Bootable> {
+    let Some(base) = &b.disk else { return err("not a disk image") };
+    let copy = b.dir.join(format!("disk-{name}.img"));
+    cmd!(sh, "cp --sparse=always {base} {copy}").run()?;
+    Ok(Bootable { kernel: b.kernel.clone(), initrd: b.initrd.clone(), disk: Some(copy), dir: b.dir.clone() })
+}
+
+/// Boot `b` with kiss_s6_fault=`fault` (applied by the disk image's stage 0).
+pub fn boot_fault(b: &Bootable, test: &str, fault: &str, stream: bool, triggers: Vec<(String, String)>, timeout: Duration) -> Result<Outcome> {
     let rdinit = if b.disk.is_some() { "/init" } else { "/sbin/init" };
     let vm = Vm {
         kernel: b.kernel.clone(),
         initrd: b.initrd.clone(),
         disk: b.disk.clone(),
-        append: format!("console=ttyS0 panic=-1 quiet rdinit={rdinit} kiss_s6_test={test}"),
-        log: b.dir.join(format!("console-{test}.log")),
+        append: format!("console=ttyS0 panic=-1 quiet rdinit={rdinit} kiss_s6_test={test} kiss_s6_fault={fault}"),
+        log: b.dir.join(format!("console-{test}-{fault}.log")),
         timeout,
         stream,
         triggers,

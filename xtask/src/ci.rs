@@ -212,4 +212,127 @@ fn boot_cases(sh: &Shell, t: &mut Tally) {
             let _ = std::fs::remove_dir_all(b.dir.join("root"));
         }
     }
+    fault_cases(sh, t, &sk);
+}
+
+fn has(o: &Outcome, needle: &str) -> std::result::Result<(), String> {
+    if o.log.contains(needle) {
+        Ok(())
+    } else {
+        Err(format!("the console never showed {needle:?}"))
+    }
+}
+
+fn lacks(o: &Outcome, needle: &str) -> std::result::Result<(), String> {
+    if o.log.contains(needle) {
+        Err(format!("the console showed {needle:?}"))
+    } else {
+        Ok(())
+    }
+}
+
+type Check = dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>;
+
+/// Issue E's scenarios: each on a fresh copy of an ext4 disk root, each checking that the
+/// root filesystem comes back clean when the machine went down by itself.
+fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
+    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk.to_path_buf()) };
+    let base = match boot::prepare(sh, "faults", &opts) {
+        Ok(b) => b,
+        Err(e) => return t.fail("faults image", &e.to_string()),
+    };
+    let trig = |marker: &str, cmd: &str| vec![(marker.to_string(), cmd.to_string())];
+    let rescue_up = |r: &[(String, String)]| expect(r, "svstat", "rescue-console true").and_then(|_| expect(r, "svstat", "tty1 true"));
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, &str, &str, End, Box<Check>, Vec<(String, String)>)> = vec![
+        ("optional-oneshot-fails", "poweroff", "bad-sysctl", End::PowerDown, Box::new(move |r, _o| {
+            rescue_up(r)?;
+            expect(r, "log", "sysctl")
+        }), vec![]),
+        ("no-hostname", "poweroff", "no-hostname", End::PowerDown, Box::new(|r, _o| expect(r, "hostname", "KISS")), vec![]),
+        ("bad-fstab-line", "poweroff", "bad-fstab", End::PowerDown, Box::new(move |r, o| {
+            has(o, "/etc/fstab:")?;
+            has(o, "did not mount")?;
+            rescue_up(r)
+        }), vec![]),
+        ("fsck-corrected", "poweroff", "fsck-1", End::PowerDown, Box::new(|r, _o| expect(r, "up", "fstab")), vec![]),
+        ("fsck-errors-left", "poweroff", "fsck-4", End::PowerDown, Box::new(move |r, o| {
+            has(o, "errors remain")?;
+            has(o, "fsck -f")?;
+            rescue_up(r)?;
+            let up: Vec<&str> = r.iter().filter(|(k, _)| k == "up").flat_map(|(_, v)| v.split_whitespace()).collect();
+            if up.contains(&"fstab") { Err("fstab came up after fsck failed".into()) } else { Ok(()) }
+        }), vec![]),
+        ("no-compiled-db", "poweroff", "no-db", End::PowerDown, Box::new(|r, o| {
+            has(o, "no compiled service database")?;
+            expect(r, "up", "tty1")
+        }), vec![]),
+        ("corrupt-compiled-db", "none", "corrupt-db", End::Exited, Box::new(|_r, o| {
+            has(o, "unable to start s6-rc")?;
+            has(o, "kiss-s6 compile")?;
+            lacks(o, "Kernel panic")
+        }), trig("login:", "quit")),
+        ("no-s6-svscan", "none", "no-svscan", End::Exited, Box::new(|_r, o| {
+            has(o, "unable to find s6-svscan")?;
+            has(o, "emergency shell")?;
+            lacks(o, "Kernel panic")
+        }), trig("emergency shell", "quit")),
+        ("shutdownd-killed", "poweroff", "shutdownd-kill", End::PowerDown, Box::new(|r, _o| expect(r, "shutdownd-back", "")), vec![]),
+        ("service-ignores-term", "poweroff", "term-ignorer", End::PowerDown, Box::new(|_r, o| has(o, "still running after the")), vec![]),
+        ("interactive-shell-hup", "poweroff", "hup-shell", End::PowerDown, Box::new(|_r, o| has(o, "all processes exited after")), vec![]),
+        ("ctrl-alt-del-steady", "cad", "none", End::Restart, Box::new(|r, _o| expect(r, "default-up", "")), trig("KISS-S6-TEST: ready-for-cad", "sendkey ctrl-alt-delete")),
+        ("ctrl-alt-del-early", "none", "none", End::Restart, Box::new(|_r, o| lacks(o, "Kernel panic")), trig("stage 1", "sendkey ctrl-alt-delete")),
+        ("busybox-halt", "busybox-halt", "none", End::Halted, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
+        ("busybox-reboot", "busybox-reboot", "none", End::Restart, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
+        ("run-premounted", "poweroff", "none", End::PowerDown, Box::new(|r, _o| full_checks(r, _o)), vec![]),
+        ("file-open-for-writing", "poweroff", "open-file", End::PowerDown, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
+        ("security-non-root", "poweroff", "non-root", End::PowerDown, Box::new(|r, _o| {
+            expect(r, "nonroot-poweroff", "permission denied")?;
+            expect(r, "nonroot-telinit", "permission denied")?;
+            expect(r, "fifo-mode", "600")?;
+            expect(r, "mode", "/run/tmp 1777")?;
+            expect(r, "mode", "/run/shm 1777")?;
+            expect(r, "mode", "/run/uncaught-logs 2750")?;
+            match r.iter().find(|(k, _)| k == "world-writable") {
+                Some((_, v)) if v.trim().is_empty() => Ok(()),
+                other => Err(format!("world-writable files under /usr or /etc: {other:?}")),
+            }
+        }), vec![]),
+    ];
+    for (name, test, fault, want, check, triggers) in cases {
+        let name = format!("fault-{name}");
+        let b = match boot::fresh_disk(sh, &base, fault) {
+            Ok(b) => b,
+            Err(e) => {
+                t.fail(&name, &e.to_string());
+                continue;
+            }
+        };
+        let o = match boot::boot_fault(&b, test, fault, false, triggers, Duration::from_secs(120)) {
+            Ok(o) => o,
+            Err(e) => {
+                t.fail(&name, &format!("qemu: {e}"));
+                continue;
+            }
+        };
+        let report = qemu::report(&o.log);
+        let mut r = check_end(&o, want).and_then(|_| check(&report, &o));
+        // The root must come back clean whenever the machine went down by itself.
+        if r.is_ok() && want != End::Exited {
+            if let Some(d) = &b.disk {
+                r = match boot::disk_is_clean(sh, d) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("root filesystem not clean after shutdown (needs_recovery)".into()),
+                    Err(e) => Err(format!("dumpe2fs: {e}")),
+                };
+            }
+        }
+        match r {
+            Ok(()) => t.pass(&name, &format!("({:.1} s)", o.wall.as_secs_f64())),
+            Err(why) => t.fail(&name, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40)))),
+        }
+        if let Some(d) = &b.disk {
+            let _ = std::fs::remove_file(d);
+        }
+    }
 }

@@ -244,18 +244,15 @@ fn install_package(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The test additions: a report oneshot at the end of `default` and, for the boot without
-/// s6-rc, an rc.init that reports and powers off.
+/// The test additions: the report longrun in `default` (it depends only on `virtual`, so it
+/// reports failed boots too) and, for the boot without s6-rc, an rc.init that reports.
 fn test_additions(root: &Path) -> Result<()> {
-    let report = include_str!("guest/report");
-    write(&root.join("usr/lib/kiss-s6-test/report"), report, 0o755)?;
+    write(&root.join("usr/lib/kiss-s6-test/report"), include_str!("guest/report"), 0o755)?;
     write(&root.join("usr/lib/kiss-s6-test/rc.init-early"), include_str!("guest/rc.init-early"), 0o755)?;
     let sv = root.join("etc/kiss-s6/sv/zz-report");
-    write(&sv.join("type"), "oneshot\n", 0o644)?;
-    write(&sv.join("up"), "/usr/lib/kiss-s6-test/report\n", 0o644)?;
-    for d in ["boot", "getty"] {
-        write(&sv.join("dependencies.d").join(d), "", 0o644)?;
-    }
+    write(&sv.join("type"), "longrun\n", 0o644)?;
+    write(&sv.join("run"), "#!/bin/sh\nexec /usr/lib/kiss-s6-test/report\n", 0o755)?;
+    write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
     write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-report"), "", 0o644)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //!
 //! One module per subcommand; external commands go through xshell.
 
+mod bench;
 mod boot;
 mod ci;
 mod cpio;
@@ -32,7 +33,8 @@ const USAGE: &str = "usage: cargo xtask COMMAND
   image DIR [--userland busybox|toybox] [--disk]   assemble a root filesystem in DIR
   boot [--disk] [--userland busybox|toybox] [--shell] [--keep]
                                                    build the package, boot it in QEMU, power off
-  ci                                               the whole test suite (cargo test + QEMU boots)";
+  ci                                               the whole test suite (cargo test + QEMU boots)
+  bench [--boots N] [--no-boots]                   kiss-s6 versus s6-linux-init and s6-rc-compile";
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Some("image") => image::main(args[1..].to_vec()),
         Some("boot") => boot::main(args[1..].to_vec()),
         Some("ci") => ci::main(args[1..].to_vec()),
+        Some("bench") => bench::main(args[1..].to_vec()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,116 @@
+//! The KISS package files at the repository root: the format kiss 6 expects.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(repo().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `sources` lines that are files (directories get no checksum line).
+fn file_sources() -> Vec<String> {
+    read("sources")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .filter(|s| repo().join(s).is_file())
+        .collect()
+}
+
+#[test]
+fn sources_exist_and_directories_keep_their_names() {
+    for line in read("sources").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut w = line.split_whitespace();
+        let src = w.next().unwrap();
+        assert!(repo().join(src).exists(), "sources: {src} does not exist");
+        if repo().join(src).is_dir() {
+            assert_eq!(w.next(), Some(src), "sources: directory {src} needs DEST {src} so it keeps its name");
+        }
+    }
+}
+
+#[test]
+fn checksums_are_blake3_of_each_file_source() {
+    let sums: Vec<String> = read("checksums").lines().map(str::to_string).collect();
+    let files = file_sources();
+    assert_eq!(sums.len(), files.len(), "one checksum line per file source ({files:?})");
+    for s in &sums {
+        assert_eq!(s.len(), 66, "kiss 6 wants 66-hex BLAKE3 (b3sum -l 33): {s}");
+        assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    let Ok(out) = Command::new("b3sum").arg("-l").arg("33").args(&files).current_dir(repo()).output() else {
+        println!("SKIPPED: b3sum not installed (apt-get install b3sum): checksum values not verified");
+        eprintln!("SKIPPED: b3sum not installed (apt-get install b3sum): checksum values not verified");
+        return;
+    };
+    let got: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect();
+    assert_eq!(got, sums, "checksums are stale: run `b3sum -l 33 {}` (or `kiss c`)", files.join(" "));
+}
+
+#[test]
+fn version_depends_and_modes() {
+    let v = read("version");
+    let first: Vec<&str> = v.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first.len(), 2, "version is `VERSION RELEASE`");
+    assert_eq!(first[0], env!("CARGO_PKG_VERSION"), "version must match init/Cargo.toml");
+    let deps: Vec<String> = read("depends").lines().map(str::to_string).collect();
+    let mut sorted = deps.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(deps, sorted, "depends: sorted, no duplicates");
+    for needed in ["execline", "s6", "s6-rc", "rust make"] {
+        assert!(deps.iter().any(|d| d == needed), "depends lacks {needed}");
+    }
+    for exe in ["build", "post-install"] {
+        let mode = std::fs::metadata(repo().join(exe)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{exe} must be executable (kiss skips it otherwise)");
+    }
+}
+
+#[test]
+fn build_installs_the_documented_layout() {
+    let dest = std::env::temp_dir().join(format!("kiss-s6-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dest);
+    let target = repo().join("target");
+    let st = Command::new("sh")
+        .arg("-e")
+        .arg("./build")
+        .arg(&dest)
+        .arg("0")
+        .current_dir(repo())
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUSTFLAGS", "--remap-path-prefix=/x=.")
+        .status()
+        .expect("run build");
+    assert!(st.success(), "build failed");
+    let mode = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")).permissions().mode() & 0o7777;
+    assert_eq!(mode("usr/bin/kiss-s6"), 0o755);
+    for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit"] {
+        assert_eq!(std::fs::read_link(dest.join("usr/bin").join(l)).unwrap(), PathBuf::from("kiss-s6"));
+    }
+    for s in ["rc.init", "rc.shutdown", "runlevel", "rc.shutdown.final", "virtual", "getty"] {
+        assert_eq!(mode(&format!("usr/lib/kiss-s6/{s}")), 0o755, "{s}");
+    }
+    assert_eq!(mode("usr/lib/kiss-s6/run-image/service/s6-linux-init-shutdownd/run"), 0o755);
+    assert_eq!(mode("usr/lib/kiss-s6/run-image/service/.s6-svscan/SIGINT"), 0o755);
+    assert_eq!(mode("usr/lib/kiss-s6/run-image/service/s6-svscan-log/notification-fd"), 0o644);
+    assert_eq!(mode("usr/share/kiss-s6/sv/proc/up"), 0o644);
+    assert_eq!(mode("usr/share/kiss-s6/sv/tty1/run"), 0o755);
+    assert_eq!(mode("etc/kiss-s6/init.conf"), 0o644);
+    assert!(dest.join("etc/kiss-s6/sv/default/contents.d/boot").exists());
+    assert!(dest.join("etc/kiss-s6/env").is_dir());
+    // Nothing outside the documented places, nothing world-writable.
+    for top in std::fs::read_dir(&dest).unwrap().flatten() {
+        let n = top.file_name().to_string_lossy().into_owned();
+        assert!(n == "usr" || n == "etc", "build wrote {n} outside usr/ and etc/");
+    }
+    let out = Command::new("find").arg(&dest).args(["-perm", "-o+w", "-not", "-type", "l"]).output().unwrap();
+    assert!(out.stdout.is_empty(), "world-writable files: {}", String::from_utf8_lossy(&out.stdout));
+    std::fs::remove_dir_all(&dest).unwrap();
+}
