@@ -24,8 +24,17 @@ pub struct Diag {
 impl std::fmt::Display for Diag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let level = if self.error { "error" } else { "warning" };
-        write!(f, "{}: {level}: {}", self.path.display(), self.text)
+        write!(f, "{}: {level}: {}", show_path(&self.path), self.text)
     }
+}
+
+/// A path for a one-line message: control characters (a newline in a name) escaped.
+pub fn show_path(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if !s.chars().any(char::is_control) {
+        return s.into_owned();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +286,7 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
                 }
             }
             if dir.join("dependencies.d").exists() || dir.join("dependencies").exists() {
-                model.warn(dir.join("dependencies.d"), "ignored: bundles have no dependencies (list them in the members instead)");
+                model.err(dir.join("dependencies.d"), "bundles have no dependencies (s6-rc ignores this): put the dependencies on the member services");
             }
         }
         Kind::Oneshot | Kind::Longrun => {
