@@ -102,7 +102,9 @@ fn build_installs_the_documented_layout() {
     assert_eq!(mode("usr/lib/kiss-s6/run-image/service/s6-svscan-log/notification-fd"), 0o644);
     assert_eq!(mode("usr/share/kiss-s6/sv/proc/up"), 0o644);
     assert_eq!(mode("usr/share/kiss-s6/sv/tty1/run"), 0o755);
-    assert_eq!(mode("etc/kiss-s6/init.conf"), 0o644);
+    for conf in ["init.conf", "hwclock.conf", "devices.conf", "getty.conf", "logging.conf"] {
+        assert_eq!(mode(&format!("etc/kiss-s6/{conf}")), 0o644, "{conf}");
+    }
     assert!(dest.join("etc/kiss-s6/sv/default/contents.d/boot").exists());
     assert!(dest.join("etc/kiss-s6/env").is_dir());
     // Nothing outside the documented places, nothing world-writable.
