@@ -251,7 +251,7 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
         }), vec![]),
         ("no-hostname", "poweroff", "no-hostname", End::PowerDown, Box::new(|r, _o| expect(r, "hostname", "KISS")), vec![]),
         ("bad-fstab-line", "poweroff", "bad-fstab", End::PowerDown, Box::new(move |r, o| {
-            has(o, "/etc/fstab:")?;
+            has(o, "fatal: /etc/fstab line 3: /dev/vdz9 on /mnt/missing")?;
             has(o, "did not mount")?;
             rescue_up(r)
         }), vec![]),
