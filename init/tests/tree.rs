@@ -95,6 +95,19 @@ fn check_default_sources_under_root_user_wins() {
     fs::remove_dir_all(&root).unwrap();
 }
 
+#[test]
+fn check_usage_and_unreadable_exit_codes() {
+    let out = run(&["check", "--bogus"]);
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out.stderr));
+    let out = run(&["check", "/nonexistent/kiss-s6-sv"]);
+    assert_eq!(out.status.code(), Some(111), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/nonexistent/kiss-s6-sv"));
+    let out = run(&["order", "a", "b"]);
+    assert_eq!(out.status.code(), Some(100));
+    let out = run(&["compile", "--bogus"]);
+    assert_eq!(out.status.code(), Some(100));
+}
+
 // ---------------------------------------------------------------- one fixture per rule
 
 /// How the reference s6-rc-compile judges a fixture.
