@@ -106,6 +106,12 @@ fn check_usage_and_unreadable_exit_codes() {
     assert_eq!(out.status.code(), Some(100));
     let out = run(&["compile", "--bogus"]);
     assert_eq!(out.status.code(), Some(100));
+    // an empty root: says where it looked
+    let root = tmpdir("empty");
+    let out = run(&["check", "--root", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no service directory in"), "{}", text(&out.stderr));
+    fs::remove_dir_all(&root).unwrap();
 }
 
 // ---------------------------------------------------------------- one fixture per rule
