@@ -39,6 +39,10 @@ pub fn default_sources(root: &Path) -> Vec<PathBuf> {
 pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
     let mut model = Model::default();
     let defs = source::definitions(sources, user_wins, &mut model)?;
+    if defs.is_empty() && model.diags.is_empty() {
+        let dirs: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
+        return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
+    }
     source::load(&defs, &mut model)?;
     let g = graph::resolve(&mut model);
     Ok((model, g, defs))

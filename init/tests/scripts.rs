@@ -824,8 +824,10 @@ fn fsck_maps_exit_codes_and_rw_refuses_after_errors() {
             match worst {
                 0 => {
                     assert!(out.contains("rw 0"), "{sh} {name}: {}", text(&o));
-                    // / is read-write here (the host's root): its check is skipped; pass 0 and noauto never run.
+                    // / is the host's, read-write and locked in this namespace: it cannot go
+                    // read-only, so its check is skipped; pass 0 and noauto never run.
                     assert_eq!(log, "fsck -T -a /dev/disk-1\n", "{sh} {name}: {}", text(&o));
+                    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot remount it read-only"), "{sh} {name}: {}", text(&o));
                 }
                 2 => {
                     assert!(out.contains("rw 1"), "{sh} {name}: no rw before the reboot: {}", text(&o));
@@ -836,7 +838,7 @@ fn fsck_maps_exit_codes_and_rw_refuses_after_errors() {
                     // pass 1 first, then pass 2.
                     assert!(log.starts_with("fsck -T -a /dev/disk-4\nfsck -T -a /dev/disk-0\n"), "{sh} {name}: {log}");
                     assert!(!log.contains("reboot"), "{sh} {name}: {log}");
-                    assert!(out.contains("fsck left errors on /dev/disk-4 (/home) (fsck exit 4)"), "{sh} {name}: {}", text(&o));
+                    assert!(out.contains("fsck: errors remain on /dev/disk-4 (/home) (fsck exit 4, /etc/fstab line 2)"), "{sh} {name}: {}", text(&o));
                     assert!(out.contains("run:  fsck -f /dev/disk-4"), "{sh} {name}: {}", text(&o));
                     assert!(String::from_utf8_lossy(&o.stderr).contains("fatal: not remounting / read-write"), "{sh} {name}: {}", text(&o));
                 }

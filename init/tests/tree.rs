@@ -95,6 +95,25 @@ fn check_default_sources_under_root_user_wins() {
     fs::remove_dir_all(&root).unwrap();
 }
 
+#[test]
+fn check_usage_and_unreadable_exit_codes() {
+    let out = run(&["check", "--bogus"]);
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out.stderr));
+    let out = run(&["check", "/nonexistent/kiss-s6-sv"]);
+    assert_eq!(out.status.code(), Some(111), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/nonexistent/kiss-s6-sv"));
+    let out = run(&["order", "a", "b"]);
+    assert_eq!(out.status.code(), Some(100));
+    let out = run(&["compile", "--bogus"]);
+    assert_eq!(out.status.code(), Some(100));
+    // an empty root: says where it looked
+    let root = tmpdir("empty");
+    let out = run(&["check", "--root", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no service directory in"), "{}", text(&out.stderr));
+    fs::remove_dir_all(&root).unwrap();
+}
+
 // ---------------------------------------------------------------- one fixture per rule
 
 /// How the reference s6-rc-compile judges a fixture.

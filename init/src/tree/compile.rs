@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,7 +67,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     let sources = default_sources(root);
     let (model, _, defs) = load(&sources, true)?;
     for d in &model.diags {
-        msg::warn(d);
+        let _ = writeln!(io::stderr(), "{d}");
     }
     let errors = model.errors();
     if errors > 0 {
