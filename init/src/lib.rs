@@ -24,6 +24,7 @@ pub mod sys;
 pub mod status;
 pub mod tree;
 pub mod analyze;
+pub mod bootlog;
 
 use std::ffi::OsString;
 use std::path::Path;

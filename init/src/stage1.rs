@@ -3,8 +3,8 @@
 //! Order (DESIGN.md "Boot"): umask and cwd; devtmpfs on /dev unless already a mount; stdio on
 //! /dev/console; tmpfs on /run unless already a mount (an initramfs did it: keep it); copy the
 //! run-image into /run; environment from /etc/kiss-s6/env and the kernel command line;
-//! ctrl-alt-del disabled with SIGINT blocked across the exec; output into the catch-all
-//! logger's fifo; fork the stage-2 child (rc.init); reset signals; exec s6-svscan.
+//! ctrl-alt-del disabled with SIGINT blocked; output into the catch-all logger's fifo; fork
+//! the stage-2 child (rc.init); reset signals; note a pending ctrl-alt-del; exec s6-svscan.
 //! A fatal error never panics the kernel: it is printed on the console and in /dev/kmsg and
 //! an emergency shell is started; when it exits, the machine reboots.
 
@@ -55,6 +55,8 @@ impl Default for Paths {
 }
 
 pub const LOGGER_FIFO: &str = "s6-svscan-log/fifo";
+/// Under /run: a ctrl-alt-del came while stage 1 ran (see `note_pending_cad`).
+pub const CAD_MARK: &str = "kiss-s6/ctrl-alt-del";
 pub const SHUTDOWND_FIFO: &str = "s6-linux-init-shutdownd/fifo";
 pub const UNCAUGHT_LOGS: &str = "uncaught-logs";
 const SVSCAN_CANDIDATES: [&str; 3] = ["/usr/bin/s6-svscan", "/bin/s6-svscan", "/usr/local/bin/s6-svscan"];
@@ -256,6 +258,43 @@ fn output_to_logger(fifo: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A ctrl-alt-del during stage 1 is a SIGINT pending on pid 1 (blocked since the start).
+/// It cannot simply stay pending across the exec: s6-svscan unblocks every signal
+/// (skalibs' selfpipe_init) before it traps them, and a SIGINT with the default action is
+/// dropped by the kernel for pid 1. So it is noted in /run, and the stage-2 child sends it
+/// again once s6-svscan catches signals. (s6-linux-init loses it: it relies on the block.)
+/// A ctrl-alt-del in the few milliseconds between this check and s6-svscan's trap is still
+/// lost; pressing it again works.
+pub fn note_pending_cad(run: &Path) -> bool {
+    // SAFETY: sigpending and sigismember only touch the set we own.
+    let pending = unsafe {
+        let mut set: nix::libc::sigset_t = std::mem::zeroed();
+        nix::libc::sigpending(&mut set) == 0 && nix::libc::sigismember(&set, nix::libc::SIGINT) == 1
+    };
+    if !pending {
+        return false;
+    }
+    let mark = run.join(CAD_MARK);
+    if let Some(dir) = mark.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    fs::write(&mark, "").is_ok()
+}
+
+/// In the stage-2 child once s6-svscan catches signals: send pid 1 the ctrl-alt-del that
+/// came during stage 1 (its `.s6-svscan/SIGINT` handler then asks shutdownd for a reboot).
+fn resend_pending_cad(run: &Path, dev: &Path) {
+    let mark = run.join(CAD_MARK);
+    if fs::remove_file(&mark).is_ok() {
+        let line = "kiss-s6: ctrl-alt-del pressed during stage 1: rebooting\n";
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        if let Ok(mut c) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY).open(dev.join("console")) {
+            let _ = c.write_all(line.as_bytes());
+        }
+        let _ = RealSys.kill(nix::unistd::getppid().as_raw(), Signal::SIGINT);
+    }
+}
+
 /// The stage-2 child: wait for the logger to read the fifo (at most 10 s, then keep the
 /// console), then exec rc.init RUNLEVEL ARGS….
 fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
@@ -281,6 +320,9 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
             }
         }
     }
+    // The logger runs, so s6-svscan has trapped its signals (it does so before its first
+    // scan): an early ctrl-alt-del can be handed over now.
+    resend_pending_cad(&p.run, &p.dev);
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -374,6 +416,7 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     }
     let _ = setsid();
     reset_signals(true);
+    note_pending_cad(&p.run);
     let scandir = p.scandir.to_string_lossy().into_owned();
     let argv = vec!["s6-svscan".to_string(), "--".to_string(), scandir];
     let e = sys.exec(&svscan, &argv, &env);
@@ -538,5 +581,30 @@ mod tests {
         assert!(dst.join("kiss-s6/console-log").exists());
         fs::remove_dir_all(&base).unwrap();
         assert!(copy_tree(Path::new("/nonexistent/ri"), Path::new("/tmp")).unwrap_err().text.starts_with("unable to read /nonexistent/ri"));
+    }
+
+    /// A SIGINT pending in a thread that blocks it is noted in /run; none, nothing written.
+    #[test]
+    fn pending_ctrl_alt_del_is_noted() {
+        let base = std::env::temp_dir().join(format!("kiss-s6-cad-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        // In a thread of its own: the block and the pending signal stay there.
+        let b = base.clone();
+        std::thread::spawn(move || {
+            let mut int = SigSet::empty();
+            int.add(Signal::SIGINT);
+            int.thread_block().unwrap();
+            assert!(!note_pending_cad(&b));
+            assert!(!b.join(CAD_MARK).exists());
+            // SAFETY: raise sends SIGINT to this thread, which blocks it.
+            assert_eq!(unsafe { nix::libc::raise(nix::libc::SIGINT) }, 0);
+            assert!(note_pending_cad(&b));
+            assert!(b.join(CAD_MARK).exists());
+            // Take it so it never reaches the default action.
+            assert_eq!(int.wait().unwrap(), Signal::SIGINT);
+        })
+        .join()
+        .unwrap();
+        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -31,7 +31,7 @@ const DISK_MODULES: &[&str] = &[
 
 const STAGE0: &str = r#"#!/bin/busybox sh
 # Stage 0 (test image only): what a distribution initramfs does: load the disk drivers,
-# mount the root, move /dev /proc /sys /run into it and switch_root. kiss-s6 then finds
+# mount the root (read-only), move /dev /proc /sys /run into it and switch_root. kiss-s6 then finds
 # them already mounted (the initramfs-agnostic case).
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev /run /newroot
@@ -51,12 +51,17 @@ case $kiss_s6_fault in
 bad-sysctl) echo "kernel.kiss_s6_no_such_key = 1" > $R/etc/sysctl.conf ;;
 no-hostname) rm -f $R/etc/hostname ;;
 bad-fstab) mkdir -p $R/mnt/missing; echo "/dev/vdz9 /mnt/missing ext4 defaults 0 0" >> $R/etc/fstab ;;
-fsck-1|fsck-4) printf '#!/bin/sh\necho "fake fsck: $*"\nexit %s\n' "${kiss_s6_fault#fsck-}" > $R/usr/bin/fsck; chmod 755 $R/usr/bin/fsck ;;
+fsck-1|fsck-4) for f in fsck fsck.ext4; do printf '#!/bin/sh\necho "fake fsck: $*"\nexit %s\n' "${kiss_s6_fault#fsck-}" > $R/usr/bin/$f; chmod 755 $R/usr/bin/$f; done ;;
 no-db) rm -rf $R/etc/s6-rc ;;
 corrupt-db) mkdir -p $R/etc/s6-rc/compiled; for f in n db resolve.cdb; do echo garbage > $R/etc/s6-rc/compiled/$f; done ;;
+broken-tree) rm -rf $R/etc/s6-rc; mkdir -p $R/etc/kiss-s6/sv/kiss-s6-broken; echo nonsense > $R/etc/kiss-s6/sv/kiss-s6-broken/type ;;
+slow-stage1) mkdir -p $R/usr/lib/kiss-s6/run-image/pad; (cd $R/usr/lib/kiss-s6/run-image/pad && seq 6000 | xargs touch) ;;
 no-svscan) rm -f $R/usr/bin/s6-svscan ;;
 hup-shell) sed -i 's/^grace_ms = .*/grace_ms = 60000/' $R/etc/kiss-s6/init.conf ;;
 esac
+# Read-only, as the kernel's default `ro` and KISS's initramfs hand it over: fsck checks /
+# before the `rw` service remounts it read-write.
+mount -o remount,ro /newroot
 for d in dev proc sys run; do mount --move /$d /newroot/$d; done
 exec switch_root /newroot /sbin/init "$@"
 "#;
