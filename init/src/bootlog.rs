@@ -2,10 +2,11 @@
 //!
 //! s6-log stamps every line of /run/uncaught-logs with a TAI64N label (`@` and 24 hex
 //! digits). In it: s6-rc's `-v2` lines (`service X: starting`, `service X successfully
-//! started`, `unable to start service X: …`), stage 1's mark (`kiss-s6: stage 1: started at
-//! A s of uptime, s6-svscan at B s`) and rc.init's (`stage 2 start, runlevel L, at C s of
-//! uptime`, `stage 2 done (exit N) at D s of uptime`). The marks carry the uptime, which ties
-//! the log's clock to the kernel's: a timeline in seconds since the kernel started.
+//! started`, `unable to start service X: …`), and three marks: stage 1's (`kiss-s6: stage 1:
+//! started at A s of uptime, s6-svscan at B s`), the stage-2 child's (`kiss-s6: stage 2
+//! start, runlevel L, at C s of uptime`) and rc.init's (`stage 2 done (exit N) at D s of
+//! uptime`). The marks carry the uptime, which ties the log's clock to the kernel's: a
+//! timeline in seconds since the kernel started.
 
 use std::fs;
 use std::io;
@@ -15,7 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The catch-all logger's directory.
 pub const LOG_DIR: &str = "/run/uncaught-logs";
 
-/// A TAI64N label as a wall-clock time. skalibs keeps TAI as UTC + 10 s (no leap table).
+/// TAI - UTC since 2017 (10 s at 1972 plus 27 leap seconds). skalibs stamps with real TAI
+/// (its leap-second table), so this is what separates s6-log's labels from the clock.
+const TAI_MINUS_UTC: u64 = 37;
+
+/// A TAI64N label as a wall-clock time.
 pub fn tai64n(label: &str) -> Option<SystemTime> {
     let hex = label.strip_prefix('@')?;
     if hex.len() != 24 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -28,7 +33,7 @@ pub fn tai64n(label: &str) -> Option<SystemTime> {
 
 /// TAI64 seconds (2^62 + TAI) and nanoseconds as a wall-clock time.
 pub fn tai_to_system(secs: u64, nanos: u32) -> Option<SystemTime> {
-    let unix = secs.checked_sub((1u64 << 62) + 10)?;
+    let unix = secs.checked_sub((1u64 << 62) + TAI_MINUS_UTC)?;
     if nanos >= 1_000_000_000 {
         return None;
     }
@@ -91,7 +96,7 @@ pub fn event(text: &str) -> Option<Event> {
     if text.starts_with("kiss-s6: stage 1: started") {
         return Some(Event::Stage1 { start: uptime_after(text, "started at")?, svscan: uptime_after(text, "s6-svscan at")? });
     }
-    if let Some(rest) = text.strip_prefix("kiss-s6: rc.init: stage 2 start, runlevel ") {
+    if let Some(rest) = text.strip_prefix("kiss-s6: stage 2 start, runlevel ") {
         let level = rest.split([',', ' ']).next().unwrap_or("").to_string();
         return Some(Event::Stage2Start(uptime_after(rest, "at")?, level));
     }
@@ -165,8 +170,8 @@ mod tests {
 
     #[test]
     fn tai64n_labels() {
-        // 2^62 + 10 + 1 700 000 000 seconds, 500 ms.
-        let secs = (1u64 << 62) + 10 + 1_700_000_000;
+        // 2^62 + 37 + 1 700 000 000 seconds, 500 ms.
+        let secs = (1u64 << 62) + 37 + 1_700_000_000;
         let label = format!("@{secs:016x}{:08x}", 500_000_000u32);
         assert_eq!(tai64n(&label), Some(UNIX_EPOCH + Duration::new(1_700_000_000, 500_000_000)));
         assert_eq!(tai64n("@4000"), None);
@@ -189,11 +194,11 @@ mod tests {
         assert_eq!(event("s6-rc: info: service fsck successfully stopped"), None);
         assert_eq!(event("kiss-s6: stage 1: started at 2.830s of uptime, s6-svscan at 2.912s"), Some(Event::Stage1 { start: 2.83, svscan: 2.912 }));
         assert_eq!(
-            event("kiss-s6: rc.init: stage 2 start, runlevel default, at 3.10s of uptime"),
+            event("kiss-s6: stage 2 start, runlevel default, at 3.10s of uptime"),
             Some(Event::Stage2Start(3.1, "default".into()))
         );
         assert_eq!(event("kiss-s6: rc.init: stage 2 done (exit 1) at 21.08s of uptime"), Some(Event::Stage2Done(21.08, 1)));
-        // An old rc.init without the uptime: not a mark.
+        // rc.init's own line (no uptime): not the mark.
         assert_eq!(event("kiss-s6: rc.init: stage 2 start, runlevel default"), None);
         assert_eq!(event("random text"), None);
     }
@@ -207,11 +212,11 @@ mod tests {
         assert_eq!((l.at, l.text.as_str()), (None, "no label here"));
         let lines: Vec<Line> = [
             "@400000006553f10a00000000 kiss-s6: stage 1: started at 1.0s of uptime, s6-svscan at 1.1s",
-            "@400000006553f10a00000000 kiss-s6: rc.init: stage 2 start, runlevel default, at 1.2s of uptime",
+            "@400000006553f10a00000000 kiss-s6: stage 2 start, runlevel default, at 1.2s of uptime",
             "@400000006553f10b00000000 old boot",
             "@400000006553f20a00000000 kiss-s6: stage 1: started at 1.0s of uptime, s6-svscan at 1.1s",
             "@400000006553f20a00000000 s6-svscan noise",
-            "@400000006553f20a00000000 kiss-s6: rc.init: stage 2 start, runlevel default, at 1.3s of uptime",
+            "@400000006553f20a00000000 kiss-s6: stage 2 start, runlevel default, at 1.3s of uptime",
             "@400000006553f20b00000000 new boot",
         ]
         .iter()

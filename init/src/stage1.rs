@@ -240,11 +240,26 @@ fn console_stdio(dev: &Path) {
 
 /// The fifo trick: make fd 1 and 2 the catch-all logger's fifo before the logger runs. A
 /// non-blocking reader lets the writer open succeed at once; the reader is then closed.
-fn output_to_logger(fifo: &Path) -> Result<()> {
+/// Seconds since the kernel started (CLOCK_BOOTTIME, what /proc/uptime shows; /proc may not
+/// be mounted yet).
+fn uptime() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0)
+}
+
+/// Stage 1's mark for `kiss-s6 analyze`: when it started and when it hands over to s6-svscan.
+fn mark(started: f64) -> String {
+    format!("kiss-s6: stage 1: started at {started:.3}s of uptime, s6-svscan at {:.3}s\n", uptime())
+}
+
+fn output_to_logger(fifo: &Path, mark: &str) -> Result<()> {
     let rd = open(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::sys(format!("open {} for reading", fifo.display()), e))?;
     let wr = open(fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty())
         .map_err(|e| Error::sys(format!("open {} for writing", fifo.display()), e))?;
+    // The mark, while the fifo is empty and non-blocking: it waits there for the logger.
+    let _ = nix::unistd::write(&wr, mark.as_bytes());
     // Blocking from here on: services expect blocking stdio, and s6-svscan writes little;
     // stage 1 itself writes nothing more after this point.
     let _ = nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
@@ -323,6 +338,8 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     // The logger runs, so s6-svscan has trapped its signals (it does so before its first
     // scan): an early ctrl-alt-del can be handed over now.
     resend_pending_cad(&p.run, &p.dev);
+    // The mark `kiss-s6 analyze` ties the log's clock to the kernel's with.
+    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {:.3}s of uptime", uptime());
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -370,6 +387,7 @@ pub fn run(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Error {
 }
 
 fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::convert::Infallible> {
+    let started = uptime();
     // First of all, ctrl-alt-del: until init disables it, the kernel reboots at once,
     // without syncing. Block SIGINT before disabling it: from then on the kernel sends
     // SIGINT to pid 1, and it must wait, pending, for s6-svscan's handler.
@@ -401,7 +419,7 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
 
     let svscan = find_first(&SVSCAN_CANDIDATES)
         .ok_or_else(|| Error::new(msg::EXIT_SYS, format!("unable to find s6-svscan (looked for {})", SVSCAN_CANDIDATES.join(", "))))?;
-    output_to_logger(&p.scandir.join(LOGGER_FIFO))?;
+    output_to_logger(&p.scandir.join(LOGGER_FIFO), &mark(started))?;
 
     // SAFETY: we are single-threaded (pid 1, nothing spawned threads); the child only calls
     // async-signal-safe functions before exec, plus allocation, which is safe without threads.

@@ -133,6 +133,57 @@ fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), 
     }
     expect(r, "svstat", "tty1 true")?;
     expect(r, "default-up", "")?;
+    seen_checks(r, None)
+}
+
+/// `kiss-s6 status` and `analyze` inside the guest (issue F): every service up (or just
+/// `failed` down, with its output), the critical chain printed, the SVG well-formed (xmllint)
+/// and naming every service.
+fn seen_checks(r: &[(String, String)], failed: Option<(&str, &str)>) -> std::result::Result<(), String> {
+    expect(r, "status-exit", if failed.is_some() { "1" } else { "0" })?;
+    let rows: Vec<Vec<&str>> = r
+        .iter()
+        .filter(|(k, v)| k == "status" && !v.starts_with("SERVICE") && !v.starts_with("note:") && !v.trim_start().starts_with('|'))
+        .filter(|(_, v)| !v.ends_with("not in default"))
+        .map(|(_, v)| v.split_whitespace().collect())
+        .collect();
+    if rows.len() < 20 {
+        return Err(format!("kiss-s6 status listed {} services of default", rows.len()));
+    }
+    for row in &rows {
+        let (name, state) = (row[0], row.get(2).copied().unwrap_or(""));
+        let want = match failed {
+            Some((f, _)) if f == name => "failed",
+            _ => "up",
+        };
+        if state != want {
+            return Err(format!("kiss-s6 status: {name} is {state:?}, expected {want}: {row:?}"));
+        }
+    }
+    expect(r, "analyze-exit", "0")?;
+    expect(r, "analyze", "critical chain")?;
+    if let Some((name, output)) = failed {
+        expect(r, "status", &format!("| {output}"))?;
+        expect(r, "analyze", &format!("{name} at"))?;
+    }
+    let svg: String = r.iter().filter(|(k, _)| k == "svg").map(|(_, v)| format!("{v}\n")).collect();
+    if svg.is_empty() {
+        return Err("the guest printed no SVG".into());
+    }
+    let file = std::env::temp_dir().join(format!("kiss-s6-boot-{}.svg", std::process::id()));
+    std::fs::write(&file, &svg).map_err(|e| format!("{}: {e}", file.display()))?;
+    let lint = std::process::Command::new("xmllint").arg("--noout").arg(&file).output();
+    let _ = std::fs::remove_file(&file);
+    match lint {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => return Err(format!("the boot chart is not well-formed XML: {}", String::from_utf8_lossy(&o.stderr))),
+        Err(e) => return Err(format!("xmllint: {e}")),
+    }
+    for row in &rows {
+        if !svg.contains(&format!(">{}</text>", row[0])) {
+            return Err(format!("the boot chart does not name {}", row[0]));
+        }
+    }
     Ok(())
 }
 
@@ -267,6 +318,11 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
     let rescue_up = |r: &[(String, String)]| expect(r, "svstat", "rescue-console true").and_then(|_| expect(r, "svstat", "tty1 true"));
     #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, &str, &str, End, Box<Check>, Vec<(String, String)>)> = vec![
+        // A oneshot of `default` fails: the boot goes on, status and analyze show it.
+        ("failing-oneshot", "poweroff", "failing-oneshot", End::PowerDown, Box::new(move |r, _o| {
+            rescue_up(r)?;
+            seen_checks(r, Some(("zz-maybe-fail", "zz-maybe-fail: failing on purpose")))
+        }), vec![]),
         ("optional-oneshot-fails", "poweroff", "bad-sysctl", End::PowerDown, Box::new(move |r, _o| {
             rescue_up(r)?;
             expect(r, "log", "sysctl")

@@ -244,6 +244,16 @@ fn install_package(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
+const MAYBE_FAIL: &str = r#"#!/bin/sh
+read -r cmdline < /proc/cmdline
+case " $cmdline " in
+*" kiss_s6_fault=failing-oneshot "*)
+    echo "zz-maybe-fail: failing on purpose (kiss_s6_fault=failing-oneshot)"
+    exit 1
+    ;;
+esac
+"#;
+
 /// The test additions: the report longrun in `default` (it depends only on `virtual`, so it
 /// reports failed boots too) and, for the boot without s6-rc, an rc.init that reports.
 fn test_additions(root: &Path) -> Result<()> {
@@ -254,6 +264,13 @@ fn test_additions(root: &Path) -> Result<()> {
     write(&sv.join("run"), "#!/bin/sh\nexec /usr/lib/kiss-s6-test/report\n", 0o755)?;
     write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
     write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-report"), "", 0o644)?;
+    // A oneshot that fails when kiss_s6_fault=failing-oneshot (status and analyze show it).
+    write(&root.join("usr/lib/kiss-s6-test/maybe-fail"), MAYBE_FAIL, 0o755)?;
+    let sv = root.join("etc/kiss-s6/sv/zz-maybe-fail");
+    write(&sv.join("type"), "oneshot\n", 0o644)?;
+    write(&sv.join("up"), "/usr/lib/kiss-s6-test/maybe-fail\n", 0o644)?;
+    write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
+    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-maybe-fail"), "", 0o644)?;
     Ok(())
 }
 
