@@ -194,6 +194,10 @@ mod tests {
         assert_eq!(event("s6-rc: info: service fsck successfully stopped"), None);
         assert_eq!(event("kiss-s6: stage 1: started at 2.830s of uptime, s6-svscan at 2.912s"), Some(Event::Stage1 { start: 2.83, svscan: 2.912 }));
         assert_eq!(
+            event("kiss-s6: stage 1: started at 2.830s of uptime, s6-svscan at 2.912s, peak RSS 412 kB"),
+            Some(Event::Stage1 { start: 2.83, svscan: 2.912 })
+        );
+        assert_eq!(
             event("kiss-s6: stage 2 start, runlevel default, at 3.10s of uptime"),
             Some(Event::Stage2Start(3.1, "default".into()))
         );

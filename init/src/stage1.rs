@@ -248,9 +248,15 @@ fn uptime() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Stage 1's mark for `kiss-s6 analyze`: when it started and when it hands over to s6-svscan.
+/// Stage 1's mark for `kiss-s6 analyze`: when it started and when it hands over to
+/// s6-svscan; and its peak memory, which the exec erases (for `cargo xtask bench`).
 fn mark(started: f64) -> String {
-    format!("kiss-s6: stage 1: started at {started:.3}s of uptime, s6-svscan at {:.3}s\n", uptime())
+    // SAFETY: getrusage only writes the struct we pass.
+    let peak_kb = unsafe {
+        let mut ru: nix::libc::rusage = std::mem::zeroed();
+        if nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut ru) == 0 { ru.ru_maxrss } else { 0 }
+    };
+    format!("kiss-s6: stage 1: started at {started:.3}s of uptime, s6-svscan at {:.3}s, peak RSS {peak_kb} kB\n", uptime())
 }
 
 fn output_to_logger(fifo: &Path, mark: &str) -> Result<()> {
