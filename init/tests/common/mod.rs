@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests: temp dirs, SKIPPED lines, scripts, processes
+//! under a timeout, and the user+pid namespace the namespace tests run in.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn tmpdir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "kiss-s6-t-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+pub fn skip(why: &str) {
+    println!("SKIPPED: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
+pub fn script(path: &Path, body: &str) {
+    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Run `cmd` to completion with stdout/stderr in files (a grandchild holding a pipe can
+/// never hang us), killing its process group at the timeout.
+pub fn run(cmd: &mut Command, timeout: Duration) -> Out {
+    let d = tmpdir("out");
+    let (o, e) = (d.join("stdout"), d.join("stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let status = wait_or_kill(&mut child, timeout).unwrap_or_else(|| panic!("timed out after {timeout:?}: {cmd:?}"));
+    let out = Out { status, stdout: fs::read_to_string(&o).unwrap(), stderr: fs::read_to_string(&e).unwrap() };
+    let _ = fs::remove_dir_all(&d);
+    out
+}
+
+pub fn wait_or_kill(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > end {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-(child.id() as i32)), nix::sys::signal::SIGKILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub const NS: &[&str] = &["--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"];
+
+/// Refuse to go on outside a user namespace: nothing in these scripts may touch the host.
+pub const GUARD: &str = r#"set -u
+map=$(tr -s ' ' < /proc/self/uid_map | sed 's/^ //')
+if [ "$map" = "0 0 4294967295" ]; then echo "GUARD: not in a user namespace" >&2; exit 99; fi
+[ "$$" = 1 ] || { echo "GUARD: not pid 1 of a pid namespace" >&2; exit 99; }
+"#;
+
+pub fn unshare_works() -> bool {
+    match Command::new("unshare").args(NS).args(["sh", "-c", GUARD]).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => true,
+        Ok(s) => {
+            skip(&format!("unshare {} cannot run here ({s})", NS.join(" ")));
+            false
+        }
+        Err(e) => {
+            skip(&format!("unshare is not available: {e}"));
+            false
+        }
+    }
+}
+
