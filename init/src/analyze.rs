@@ -35,12 +35,14 @@ impl Span {
     }
 }
 
+/// Stage 2: rc.init's start, its end and exit code (once it ended), the runlevel.
+pub type Stage2 = (f64, Option<(f64, i32)>, String);
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timeline {
     /// Stage 1: (started, exec of s6-svscan), seconds of uptime.
     pub stage1: Option<(f64, f64)>,
-    /// Stage 2: rc.init's start, its end and exit code, the runlevel.
-    pub stage2: Option<(f64, Option<(f64, i32)>, String)>,
+    pub stage2: Option<Stage2>,
     /// False when the log had no marks: times are then from the first line, not uptime.
     pub uptime_based: bool,
     pub spans: Vec<Span>,
@@ -487,7 +489,7 @@ mod tests {
                 }
             } else {
                 let name = tag.split_whitespace().next().ok_or("empty tag")?.trim_end_matches('/').to_string();
-                if tag.matches('"').count() % 2 != 0 {
+                if !tag.matches('"').count().is_multiple_of(2) {
                     return Err(format!("unbalanced quotes in <{tag}>"));
                 }
                 if !tag.ends_with('/') {

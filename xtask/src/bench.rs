@@ -320,14 +320,14 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
         boots(&sh, &mut rows, n)?;
     }
     let mut table = String::new();
-    let _ = writeln!(table, "{:<46} {:>10} {:>10} {:>8}  {:<16} {}", "measure", "kiss-s6", "C ref", "ratio", "goal", "note");
+    let _ = writeln!(table, "{:<46} {:>10} {:>10} {:>8}  {:<16} note", "measure", "kiss-s6", "C ref", "ratio", "goal");
     let mut json = String::from("[\n");
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(table, "{:<46} {:>10} {:>10} {:>8}  {:<16} {}", format!("{} ({})", r.what, r.unit), fmt(r.ours), fmt(r.theirs), fmt(r.ratio()), r.goal, r.note);
         let j = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_else(|| "null".into());
-        let _ = write!(
+        let _ = writeln!(
             json,
-            "  {{\"measure\": {:?}, \"unit\": {:?}, \"kiss_s6\": {}, \"reference\": {}, \"ratio\": {}, \"goal\": {:?}, \"note\": {:?}}}{}\n",
+            "  {{\"measure\": {:?}, \"unit\": {:?}, \"kiss_s6\": {}, \"reference\": {}, \"ratio\": {}, \"goal\": {:?}, \"note\": {:?}}}{}",
             r.what, r.unit, j(r.ours), j(r.theirs), j(r.ratio()), r.goal, r.note, if i + 1 < rows.len() { "," } else { "" }
         );
     }

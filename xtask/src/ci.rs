@@ -24,7 +24,7 @@ struct Tally {
 impl Tally {
     /// Is the boot case `name` selected?
     fn wants(&self, name: &str) -> bool {
-        self.only.as_deref().map_or(true, |o| name.contains(o))
+        self.only.as_deref().is_none_or(|o| name.contains(o))
     }
     /// Is any case of the set selected (so its image is worth assembling)?
     fn wants_any(&self, names: &[&str]) -> bool {
@@ -80,7 +80,9 @@ fn check_end(o: &Outcome, want: End) -> std::result::Result<(), String> {
 }
 
 /// Run one boot and its checks; print the guest's last lines on failure.
-fn case(t: &mut Tally, name: &str, b: &Bootable, test: &str, want: End, checks: &dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>, triggers: Vec<(String, String)>) {
+type CheckRef<'a> = &'a dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>;
+
+fn case(t: &mut Tally, name: &str, b: &Bootable, test: &str, want: End, checks: CheckRef, triggers: Vec<(String, String)>) {
     if !t.wants(name) {
         return;
     }
@@ -376,7 +378,7 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
         }), trig("stage 1", "sendkey ctrl-alt-delete")),
         ("busybox-halt", "busybox-halt", "none", End::Halted, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
         ("busybox-reboot", "busybox-reboot", "none", End::Restart, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
-        ("run-premounted", "poweroff", "none", End::PowerDown, Box::new(|r, _o| full_checks(r, _o)), vec![]),
+        ("run-premounted", "poweroff", "none", End::PowerDown, Box::new(full_checks), vec![]),
         ("file-open-for-writing", "poweroff", "open-file", End::PowerDown, Box::new(|r, _o| expect(r, "default-up", "")), vec![]),
         ("security-non-root", "poweroff", "non-root", End::PowerDown, Box::new(|r, _o| {
             expect(r, "nonroot-poweroff", "permission denied")?;

@@ -99,7 +99,7 @@ pub fn run(vm: &Vm) -> Result<Outcome> {
         log = std::fs::read(&vm.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         if vm.stream && log.len() > printed {
             let mut out = std::io::stdout();
-            let _ = out.write_all(log[printed..].as_bytes());
+            let _ = out.write_all(&log.as_bytes()[printed..]);
             let _ = out.flush();
             printed = log.len();
         }
