@@ -1,8 +1,12 @@
 //! The KISS package files at the repository root: the format kiss 6 expects.
 
+mod common;
+
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -67,7 +71,7 @@ fn version_depends_and_modes() {
     for needed in ["execline", "s6", "s6-rc", "rust make"] {
         assert!(deps.iter().any(|d| d == needed), "depends lacks {needed}");
     }
-    for exe in ["build", "post-install"] {
+    for exe in ["build", "post-install", "pre-remove"] {
         let mode = std::fs::metadata(repo().join(exe)).unwrap().permissions().mode();
         assert!(mode & 0o111 != 0, "{exe} must be executable (kiss skips it otherwise)");
     }
@@ -115,4 +119,56 @@ fn build_installs_the_documented_layout() {
     let out = Command::new("find").arg(&dest).args(["-perm", "-o+w", "-not", "-type", "l"]).output().unwrap();
     assert!(out.stdout.is_empty(), "world-writable files: {}", String::from_utf8_lossy(&out.stdout));
     std::fs::remove_dir_all(&dest).unwrap();
+}
+
+/// post-install then pre-remove, chrooted into a busybox root in a user+mount namespace:
+/// /tmp becomes the run/tmp link (twice: idempotent), a /tmp with files in it is never
+/// touched, and pre-remove gives back a 1777 /tmp and warns while kiss-s6 is still init.
+#[test]
+fn post_install_and_pre_remove_round_trip() {
+    if !common::unshare_works() {
+        return;
+    }
+    let run_in = |root: &Path, script: &str| -> common::Out {
+        fs::copy(repo().join(script), root.join(script)).unwrap();
+        // /dev/null from the host, as a real root has one.
+        let text = format!("mkdir -p \"$R/dev\" && : > \"$R/dev/null\" && mount --bind /dev/null \"$R/dev/null\" && exec chroot \"$R\" /bin/sh /{script}");
+        common::run(
+            Command::new("unshare").args(["--user", "--map-root-user", "--mount", "--fork", "sh", "-c", &text]).env("R", root),
+            Duration::from_secs(20),
+        )
+    };
+    let applets = ["sh", "rm", "mkdir", "chmod", "readlink", "ln", "rmdir", "cat", "echo"];
+    // An empty /tmp, kiss-s6 as init.
+    let t = common::tmpdir("pkg-hooks");
+    let r = t.join("root");
+    if !common::busybox_root(&r, &applets) {
+        return;
+    }
+    fs::create_dir_all(r.join("tmp")).unwrap();
+    fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("kiss-s6", r.join("usr/bin/init")).unwrap();
+    for _ in 0..2 {
+        let out = run_in(&r, "post-install");
+        assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("s6-rc is not installed"), "{}", out.stdout);
+        assert_eq!(fs::read_link(r.join("tmp")).unwrap(), PathBuf::from("run/tmp"));
+    }
+    let out = run_in(&r, "pre-remove");
+    assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+    let meta = fs::symlink_metadata(r.join("tmp")).unwrap();
+    assert!(meta.is_dir() && meta.permissions().mode() & 0o7777 == 0o1777, "{meta:?}");
+    assert!(out.stdout.contains("WARNING: /usr/bin/init is still kiss-s6"), "{}", out.stdout);
+    // A /tmp with a file in it stays as it is; busybox as init: no warning.
+    fs::write(r.join("tmp/keep"), "x").unwrap();
+    fs::remove_file(r.join("usr/bin/init")).unwrap();
+    std::os::unix::fs::symlink("/bin/busybox", r.join("usr/bin/init")).unwrap();
+    let out = run_in(&r, "post-install");
+    assert_eq!(out.code(), Some(0));
+    assert!(r.join("tmp/keep").exists() && !fs::symlink_metadata(r.join("tmp")).unwrap().is_symlink());
+    let out = run_in(&r, "pre-remove");
+    assert_eq!(out.code(), Some(0));
+    assert!(!out.stdout.contains("WARNING"), "{}", out.stdout);
+    assert!(r.join("tmp/keep").exists());
+    let _ = fs::remove_dir_all(&t);
 }

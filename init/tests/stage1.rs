@@ -78,19 +78,13 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The mini root, and the directory results land in. None (SKIPPED said) when it cannot be.
 fn mini_root(tag: &str, with_svscan: bool) -> Option<(PathBuf, PathBuf)> {
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        skip("no /bin/busybox (Debian: busybox-static) for the mini root's shell");
-        return None;
-    }
     let t = tmpdir(tag);
     let r = t.join("root");
-    for d in ["bin", "dev", "run", "out", "usr/bin", "usr/lib/kiss-s6", "etc/kiss-s6/env"] {
-        fs::create_dir_all(r.join(d)).unwrap();
+    if !busybox_root(&r, &["sh", "cat", "sleep", "stat", "ls"]) {
+        return None;
     }
-    fs::copy(busybox, r.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "sleep", "stat", "ls"] {
-        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
+    for d in ["dev", "run", "out", "usr/bin", "usr/lib/kiss-s6", "etc/kiss-s6/env"] {
+        fs::create_dir_all(r.join(d)).unwrap();
     }
     install_with_libs(Path::new(BIN), &r, "/usr/bin/kiss-s6");
     std::os::unix::fs::symlink("kiss-s6", r.join("usr/bin/init")).unwrap();

@@ -231,7 +231,7 @@ fn install_package(sh: &Shell, root: &Path) -> Result<()> {
         .run()?;
     let db = root.join("var/db/kiss/installed/kiss-s6");
     fs::create_dir_all(&db)?;
-    for f in ["build", "sources", "checksums", "version", "depends", "post-install", "README.md"] {
+    for f in ["build", "sources", "checksums", "version", "depends", "post-install", "pre-remove", "README.md"] {
         if repo.join(f).exists() {
             fs::copy(repo.join(f), db.join(f))?;
         }

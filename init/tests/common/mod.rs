@@ -100,3 +100,19 @@ pub fn unshare_works() -> bool {
     }
 }
 
+
+/// A root with Debian's busybox-static as /bin/busybox and `applets` linked to it. False
+/// (SKIPPED said) without /bin/busybox.
+pub fn busybox_root(r: &Path, applets: &[&str]) -> bool {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        skip("no /bin/busybox (Debian: busybox-static) for the mini root's shell");
+        return false;
+    }
+    fs::create_dir_all(r.join("bin")).unwrap();
+    fs::copy(busybox, r.join("bin/busybox")).unwrap();
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    true
+}
