@@ -631,4 +631,36 @@ mod tests {
         .unwrap();
         fs::remove_dir_all(&base).unwrap();
     }
+
+    /// Hostile envdirs (random names, NULs, 0xff, newlines, huge lines) never panic, and the
+    /// environment built from them always survives execve (no NUL, one `=` at least).
+    #[test]
+    fn hostile_envdirs_give_a_usable_environment() {
+        let base = std::env::temp_dir().join(format!("kiss-s6-envfuzz-{}", std::process::id()));
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let names = ["PATH", "A", "=x", ".dot", "B=C", "\u{e9}", "sp ace", "LONG"];
+        let bytes: &[u8] = b"\0\n\xff=abc \t/";
+        for _ in 0..200 {
+            let _ = fs::remove_dir_all(&base);
+            fs::create_dir_all(&base).unwrap();
+            for _ in 0..rnd() % 6 {
+                let n = names[(rnd() % names.len() as u64) as usize];
+                let len = if n == "LONG" { 70_000 } else { (rnd() % 40) as usize };
+                let v: Vec<u8> = (0..len).map(|_| bytes[(rnd() % bytes.len() as u64) as usize]).collect();
+                fs::write(base.join(n), v).unwrap();
+            }
+            let env = build_env(vec![("K".into(), "v".into())], read_envdir(&base), &Config::default());
+            for e in &env {
+                assert!(e.contains('='), "{e:?}");
+                assert!(CString::new(e.as_str()).is_ok(), "a NUL in {e:?}");
+            }
+        }
+        fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -57,6 +57,7 @@ corrupt-db) mkdir -p $R/etc/s6-rc/compiled; for f in n db resolve.cdb; do echo g
 broken-tree) rm -rf $R/etc/s6-rc; mkdir -p $R/etc/kiss-s6/sv/kiss-s6-broken; echo nonsense > $R/etc/kiss-s6/sv/kiss-s6-broken/type ;;
 slow-stage1) mkdir -p $R/usr/lib/kiss-s6/run-image/pad; (cd $R/usr/lib/kiss-s6/run-image/pad && seq 6000 | xargs touch) ;;
 no-svscan) rm -f $R/usr/bin/s6-svscan ;;
+svscan-not-executable) chmod 644 $R/usr/bin/s6-svscan ;;
 hup-shell) sed -i 's/^grace_ms = .*/grace_ms = 60000/' $R/etc/kiss-s6/init.conf ;;
 esac
 # Read-only, as the kernel's default `ro` and KISS's initramfs hand it over: fsck checks /

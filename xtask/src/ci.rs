@@ -351,6 +351,7 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
         ("corrupt-compiled-db", "poweroff", "corrupt-db", End::PowerDown, Box::new(|r, o| {
             has(o, "is broken or made by another s6-rc version")?;
             has(o, "booting on /run/kiss-s6/compiled")?;
+            has(o, "kiss-s6 compile")?;
             expect(r, "up", "tty1")
         }), vec![]),
         // Nothing bootable (database gone, sources broken): the tree's problems on the
@@ -362,6 +363,11 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
             lacks(o, "Kernel panic")
         }), trig("login:", "quit")),
         ("no-s6-svscan", "none", "no-svscan", End::Exited, Box::new(|_r, o| {
+            has(o, "unable to find s6-svscan")?;
+            has(o, "emergency shell")?;
+            lacks(o, "Kernel panic")
+        }), trig("emergency shell", "quit")),
+        ("s6-svscan-not-executable", "none", "svscan-not-executable", End::Exited, Box::new(|_r, o| {
             has(o, "unable to find s6-svscan")?;
             has(o, "emergency shell")?;
             lacks(o, "Kernel panic")
