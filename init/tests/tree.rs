@@ -3,12 +3,14 @@
 //! /opt/skarnet) it is the reference: it must agree with `check` on every fixture; where it is
 //! missing those tests print `SKIPPED: s6-rc-compile not found` on stdout and stderr.
 
+mod common;
+use common::{skip, tmpdir};
+
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kiss-s6");
@@ -19,23 +21,6 @@ fn repo() -> PathBuf {
 
 fn shipped() -> Vec<PathBuf> {
     vec![repo().join("s6-rc-source"), repo().join("kiss-s6-scripts/etc/sv")]
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "kiss-s6-tree-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn skip(why: &str) {
-    println!("SKIPPED: {why}");
-    eprintln!("SKIPPED: {why}");
 }
 
 /// The real s6-rc-compile, as `compile` finds it.
