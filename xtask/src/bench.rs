@@ -219,7 +219,7 @@ fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
             .sum::<u64>() as f64
             / 1024.0
     });
-    let static_note = if cmd!(sh, "file {bin}").quiet().read().unwrap_or_default().contains("statically") { "static" } else { "dynamic" };
+    let static_note = if cmd!(sh, "file {bin}").quiet().read().unwrap_or_default().contains("static") { "static" } else { "dynamic" };
     rows.push(Row { what: "kiss-s6 binary, stripped".into(), ours, theirs, unit: "KiB", goal: "≤ 600 KiB".into(), note: format!("{static_note}; theirs: 6 s6-linux-init binaries, glibc-dynamic") });
     let du = cmd!(sh, "du -sk {dest}").quiet().read()?;
     let pkg: Option<f64> = du.split_whitespace().next().and_then(|s| s.parse().ok());
