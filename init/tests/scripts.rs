@@ -587,7 +587,10 @@ fn shm_and_tmp_make_links_and_1777_targets_and_never_touch_a_real_tmp() {
         // A real /tmp with data stays; a /dev/shm directory with files stays.
         let o = ns(&[], &sh, r#"
             set -e
-            mount -t tmpfs t /run; mount -t tmpfs t /dev; mount -t tmpfs t /tmp
+            mount -t tmpfs t /run; mount -t tmpfs t /dev
+            # The scripts may live under /tmp (a clone there): copy them before /tmp is hidden.
+            mkdir /run/s; cp -a "$S/." /run/s; S=/run/s
+            mount -t tmpfs t /tmp
             echo precious > /tmp/data; mkdir /dev/shm; echo x > /dev/shm/held
             # The host's /dev/shm mount, hidden under our /dev, is still listed in
             # mountinfo: say "not a mount point" the way the boot would see it.
