@@ -325,7 +325,7 @@ fn write_out(path: &Path, text: &str) -> Result<()> {
         .and_then(|_| fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            Error::new(111, format!("unable to write {}: {e}", path.display()))
+            Error::io(format_args!("write {}", path.display()), &e)
         })
 }
 
@@ -343,7 +343,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let lines = bootlog::read_dir(&logdir).map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::PermissionDenied { " (run as root, or as a member of its group)" } else { "" };
-        Error::new(111, format!("unable to read the boot log in {}: {e}{hint}", logdir.display()))
+        Error::new(111, format!("unable to read the boot log in {}: {}{hint}", logdir.display(), crate::msg::io_desc(&e)))
     })?;
     let mut tl = build(&lines);
     if tl.spans.is_empty() {

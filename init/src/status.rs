@@ -50,7 +50,7 @@ pub struct Db {
 fn run(prog: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(prog).args(args).output().map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::NotFound { " (is s6-rc installed?)" } else { "" };
-        Error::new(111, format!("unable to run {prog}: {e}{hint}"))
+        Error::new(111, format!("unable to run {prog}: {}{hint}", crate::msg::io_desc(&e)))
     })?;
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -310,7 +310,7 @@ fn read_svstats(live: &Path, db: &Db) -> (BTreeMap<String, Svstat>, Option<Strin
                     map.insert(name.clone(), st);
                 }
             }
-            Err(e) if problem.is_none() && e.kind() != io::ErrorKind::NotFound => problem = Some(format!("{}: {e}", f.display())),
+            Err(e) if problem.is_none() && e.kind() != io::ErrorKind::NotFound => problem = Some(format!("{}: {}", f.display(), crate::msg::io_desc(&e))),
             Err(_) => {}
         }
     }
@@ -352,7 +352,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let lines = match bootlog::read_dir(&logdir) {
         Ok(l) => Some(l),
         Err(e) => {
-            notes.push(format!("oneshot times and failure output need read access to {} (run as root or as a member of its group): {e}", logdir.display()));
+            notes.push(format!("oneshot times and failure output need read access to {} (run as root or as a member of its group): {}", logdir.display(), crate::msg::io_desc(&e)));
             None
         }
     };
