@@ -5,7 +5,7 @@
 //! them all. Only an unreadable directory or file (other than "does not exist") is fatal
 //! (exit 111), since then we cannot tell what the tree says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -124,9 +124,9 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// The entries of a directory, sorted by bytes (s6-rc-compile's strcmp order), or None when
-/// it does not exist.
-fn sorted_entries(dir: &Path) -> Result<Option<Vec<(String, PathBuf)>>> {
+/// The entries of a directory with their types as the directory itself says them (d_type:
+/// no stat), sorted by bytes (s6-rc-compile's strcmp order), or None when it does not exist.
+fn sorted_entries(dir: &Path) -> Result<Option<Vec<(String, PathBuf, Option<fs::FileType>)>>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -136,7 +136,7 @@ fn sorted_entries(dir: &Path) -> Result<Option<Vec<(String, PathBuf)>>> {
     for ent in rd {
         let ent = ent.map_err(|e| Error::io(format_args!("read directory {}", dir.display()), &e))?;
         let name = ent.file_name().to_string_lossy().into_owned();
-        out.push((name, ent.path()));
+        out.push((name, ent.path(), ent.file_type().ok()));
     }
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(Some(out))
@@ -175,7 +175,7 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
                 ))
             }
         };
-        for (name, path) in entries {
+        for (name, path, ft) in entries {
             if name.starts_with('.') {
                 continue; // s6-rc-compile skips dot entries
             }
@@ -184,10 +184,13 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
                 model.err(&path, name_problem(&name).unwrap_or_default());
                 continue;
             }
-            let is_dir = match fs::metadata(&path) {
-                Ok(m) => m.is_dir(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false, // dangling symlink
-                Err(e) => return Err(Error::io(format_args!("stat {}", path.display()), &e)),
+            let is_dir = match ft {
+                Some(t) if !t.is_symlink() => t.is_dir(),
+                _ => match fs::metadata(&path) {
+                    Ok(m) => m.is_dir(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => false, // dangling symlink
+                    Err(e) => return Err(Error::io(format_args!("stat {}", path.display()), &e)),
+                },
             };
             if !is_dir {
                 continue;
@@ -247,9 +250,11 @@ pub fn parse_uint(bytes: &[u8]) -> Option<u32> {
 fn load_one(def: &Def, model: &mut Model) -> Result<()> {
     let dir = &def.dir;
     let name = &def.name;
-    world_writable(dir, model)?;
+    // What the directory holds: only those files are opened (no ENOENT round trips).
+    let present = world_writable(dir, model)?;
+    let has = |f: &str| present.contains(f);
     let type_path = dir.join("type");
-    let kind = match read_opt(&type_path)? {
+    let kind = match if has("type") { read_opt(&type_path)? } else { None } {
         None => {
             model.err(&type_path, "missing: every service needs a type file holding oneshot, longrun or bundle");
             model.broken.insert(name.clone());
@@ -277,7 +282,7 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
     };
     match kind {
         Kind::Bundle => {
-            match read_list(dir, "contents", model)? {
+            match read_list(dir, "contents", &present, model)? {
                 Some(c) => sv.contents = c,
                 None => {
                     model.err(dir.join("contents.d"), "missing: a bundle needs a contents.d/ directory (it may be empty)");
@@ -285,14 +290,16 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
                     return Ok(());
                 }
             }
-            if dir.join("dependencies.d").exists() || dir.join("dependencies").exists() {
+            if has("dependencies.d") || has("dependencies") {
                 model.err(dir.join("dependencies.d"), "bundles have no dependencies (s6-rc ignores this): put the dependencies on the member services");
             }
         }
         Kind::Oneshot | Kind::Longrun => {
-            sv.deps = read_list(dir, "dependencies", model)?.unwrap_or_default();
+            sv.deps = read_list(dir, "dependencies", &present, model)?.unwrap_or_default();
             for t in ["timeout-up", "timeout-down"] {
-                uint_file(dir, t, model)?;
+                if has(t) {
+                    uint_file(dir, t, model)?;
+                }
             }
         }
     }
@@ -307,18 +314,19 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
             Err(e) => return Err(Error::io(format_args!("stat {}", up.display()), &e)),
         }
         let down = dir.join("down");
-        if down.is_file() {
+        if has("down") && down.is_file() {
             script(&down, model)?;
         }
     }
     if kind == Kind::Longrun {
-        longrun(dir, &mut sv, model)?;
+        longrun(dir, &present, &mut sv, model)?;
     }
     model.services.insert(name.clone(), sv);
     Ok(())
 }
 
-fn longrun(dir: &Path, sv: &mut Service, model: &mut Model) -> Result<()> {
+fn longrun(dir: &Path, present: &BTreeSet<String>, sv: &mut Service, model: &mut Model) -> Result<()> {
+    let has = |f: &str| present.contains(f);
     let run = dir.join("run");
     match fs::metadata(&run) {
         Ok(m) if m.is_file() => {}
@@ -329,7 +337,7 @@ fn longrun(dir: &Path, sv: &mut Service, model: &mut Model) -> Result<()> {
     let mut notif = None;
     let mut lock = None;
     for t in ["notification-fd", "lock-fd", "timeout-kill", "timeout-finish", "max-death-tally"] {
-        let v = uint_file(dir, t, model)?;
+        let v = if has(t) { uint_file(dir, t, model)? } else { None };
         match t {
             "notification-fd" => notif = v,
             "lock-fd" => lock = v,
@@ -348,20 +356,21 @@ fn longrun(dir: &Path, sv: &mut Service, model: &mut Model) -> Result<()> {
     }
     for d in ["data", "env"] {
         let p = dir.join(d);
-        if p.exists() && !p.is_dir() {
+        if has(d) && !p.is_dir() {
             model.err(&p, "must be a directory");
         }
     }
-    if let Some(list) = read_flat(&dir.join("producer-for"), model)? {
+    let flat = |f: &str, model: &mut Model| if has(f) { read_flat(&dir.join(f), model) } else { Ok(None) };
+    if let Some(list) = flat("producer-for", model)? {
         if list.len() == 1 {
             sv.producer_for = list.into_iter().next();
         } else {
             model.err(dir.join("producer-for"), "should only contain one service name");
         }
     }
-    sv.consumer_for = read_flat(&dir.join("consumer-for"), model)?.unwrap_or_default();
+    sv.consumer_for = flat("consumer-for", model)?.unwrap_or_default();
     let pn = dir.join("pipeline-name");
-    if pn.exists() {
+    if has("pipeline-name") {
         if sv.producer_for.is_none() && !sv.consumer_for.is_empty() {
             match read_flat(&pn, model)? {
                 Some(l) if l.len() == 1 => sv.pipeline_name = l.into_iter().next(),
@@ -375,11 +384,12 @@ fn longrun(dir: &Path, sv: &mut Service, model: &mut Model) -> Result<()> {
 }
 
 /// `LIST.d/` (one entry per name), else the deprecated flat `LIST` file. None when neither.
-fn read_list(dir: &Path, list: &str, model: &mut Model) -> Result<Option<Vec<Ref>>> {
+fn read_list(dir: &Path, list: &str, present: &BTreeSet<String>, model: &mut Model) -> Result<Option<Vec<Ref>>> {
     let d = dir.join(format!("{list}.d"));
-    if let Some(entries) = sorted_entries(&d)? {
+    let listed = if present.contains(&format!("{list}.d")) { sorted_entries(&d)? } else { None };
+    if let Some(entries) = listed {
         let mut out = Vec::new();
-        for (name, path) in entries {
+        for (name, path, _) in entries {
             if name.starts_with('.') {
                 continue; // .keep and friends
             }
@@ -391,7 +401,7 @@ fn read_list(dir: &Path, list: &str, model: &mut Model) -> Result<Option<Vec<Ref
         return Ok(Some(out));
     }
     let flat = dir.join(list);
-    let r = read_flat(&flat, model)?;
+    let r = if present.contains(list) { read_flat(&flat, model)? } else { None };
     if r.is_some() {
         model.err(&flat, format!("deprecated flat file: use a {list}.d/ directory with one empty file per name"));
     }
@@ -431,10 +441,14 @@ fn uint_file(dir: &Path, file: &str, model: &mut Model) -> Result<Option<u32>> {
 }
 
 /// Every file and directory of a service dir that anyone may write: whoever can write there
-/// runs code as root at the next boot.
-fn world_writable(dir: &Path, model: &mut Model) -> Result<()> {
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(p) = todo.pop() {
+/// runs code as root at the next boot. The marker files of `dependencies.d/` and
+/// `contents.d/` are empty flags (their contents are never read): only those directories'
+/// own modes matter, so their entries are not stat'ed (read_list lists them once).
+/// Returns the names the service directory holds.
+fn world_writable(dir: &Path, model: &mut Model) -> Result<BTreeSet<String>> {
+    let mut top = BTreeSet::new();
+    let mut todo = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((p, depth)) = todo.pop() {
         let m = match fs::symlink_metadata(&p) {
             Ok(m) => m,
             Err(e) => return Err(Error::io(format_args!("stat {}", p.display()), &e)),
@@ -445,14 +459,18 @@ fn world_writable(dir: &Path, model: &mut Model) -> Result<()> {
         if m.permissions().mode() & 0o002 != 0 {
             model.err(&p, "world-writable: anyone could change what runs as root (chmod o-w)");
         }
-        if m.is_dir() {
+        let flags = depth == 1 && matches!(p.file_name().and_then(|n| n.to_str()), Some("dependencies.d" | "contents.d"));
+        if m.is_dir() && !flags {
             if let Some(entries) = sorted_entries(&p)? {
+                if depth == 0 {
+                    top.extend(entries.iter().map(|(n, _, _)| n.clone()));
+                }
                 // reversed so the stack pops them in name order
-                todo.extend(entries.into_iter().rev().map(|(_, path)| path));
+                todo.extend(entries.into_iter().rev().map(|(_, path, _)| (path, depth + 1)));
             }
         }
     }
-    Ok(())
+    Ok(top)
 }
 
 /// An up/down script: one execline command line (s6-rc-compile lexes it at compile time).
