@@ -124,9 +124,12 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// A directory entry: name, path, and its type when the directory says it.
+type Entry = (String, PathBuf, Option<fs::FileType>);
+
 /// The entries of a directory with their types as the directory itself says them (d_type:
 /// no stat), sorted by bytes (s6-rc-compile's strcmp order), or None when it does not exist.
-fn sorted_entries(dir: &Path) -> Result<Option<Vec<(String, PathBuf, Option<fs::FileType>)>>> {
+fn sorted_entries(dir: &Path) -> Result<Option<Vec<Entry>>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
