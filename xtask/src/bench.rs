@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use xshell::{cmd, Shell};
 
@@ -94,7 +94,7 @@ fn sample(b: &Bootable, init: &str, fault: &str) -> Option<BootSample> {
         disk: None,
         append: format!("console=ttyS0 panic=-1 quiet rdinit={init} kiss_s6_test=poweroff kiss_s6_fault={fault}"),
         log: b.dir.join(format!("console-bench-{side}-{fault}.log")),
-        timeout: Duration::from_secs(120),
+        timeout: boot::HANG_TIMEOUT,
         stream: false,
         triggers: vec![],
         interactive: false,

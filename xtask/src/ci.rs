@@ -2,7 +2,7 @@
 //! boot cases (tier 3). Ends with `ci: N passed, N failed, N skipped`.
 
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use xshell::{cmd, Shell};
 
@@ -86,7 +86,7 @@ fn case(t: &mut Tally, name: &str, b: &Bootable, test: &str, want: End, checks: 
     if !t.wants(name) {
         return;
     }
-    let o = match boot::boot(b, test, false, triggers, Duration::from_secs(90)) {
+    let o = match boot::boot(b, test, false, triggers, boot::HANG_TIMEOUT) {
         Ok(o) => o,
         Err(e) => return t.fail(name, &format!("qemu: {e}")),
     };
@@ -417,7 +417,7 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
                 continue;
             }
         };
-        let o = match boot::boot_fault(&b, test, fault, false, triggers, Duration::from_secs(120)) {
+        let o = match boot::boot_fault(&b, test, fault, false, triggers, boot::HANG_TIMEOUT) {
             Ok(o) => o,
             Err(e) => {
                 t.fail(&name, &format!("qemu: {e}"));
