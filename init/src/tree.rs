@@ -9,6 +9,7 @@
 //! directory of symlinks). Every path takes `--root DIR` in front (KISS_ROOT bootstraps, tests).
 
 pub mod compile;
+pub mod dirfd;
 pub mod graph;
 pub mod source;
 
@@ -43,7 +44,7 @@ pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph
         let dirs: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
         return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
     }
-    source::load(&defs, &mut model)?;
+    source::load(sources, &defs, &mut model)?;
     let g = graph::resolve(&mut model);
     Ok((model, g, defs))
 }

@@ -783,3 +783,58 @@ fn hostile_trees_never_crash_check_or_order() {
         let _ = fs::remove_dir_all(&d);
     }
 }
+
+// ---------------------------------------------------------------- symlinks and large trees
+
+/// A tree of symlinks to service directories (what `compile` and rc.init hand to
+/// s6-rc-compile, and what admins make): the services are what the links point to.
+#[test]
+fn symlinked_service_directories_are_followed() {
+    let real = tmpdir("symlink-real");
+    write(&real, &[("a/type", "oneshot\n"), ("a/up", "true\n"), ("b/type", "longrun\n"), ("b/run", "#!/bin/sh\n"), ("b/dependencies.d/a", "")]);
+    let links = tmpdir("symlink-links");
+    for s in ["a", "b"] {
+        std::os::unix::fs::symlink(real.join(s), links.join(s)).unwrap();
+    }
+    std::os::unix::fs::symlink(real.join("nowhere"), links.join("dangling")).unwrap();
+    let out = check_fixture(std::slice::from_ref(&links));
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(order(std::slice::from_ref(&links), Some("b")), ["a", "b"]);
+    // What is behind the link is checked like any service directory.
+    fs::set_permissions(real.join("a/up"), fs::Permissions::from_mode(0o666)).unwrap();
+    let out = check_fixture(std::slice::from_ref(&links));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("/a/up: error: world-writable"), "{}", text(&out.stdout));
+    fs::remove_dir_all(&real).unwrap();
+    fs::remove_dir_all(&links).unwrap();
+}
+
+/// Large trees are read by two threads: the problems still come out in name order, once each.
+#[test]
+fn problems_of_a_large_tree_come_out_in_name_order() {
+    let dir = tmpdir("large-diags");
+    let n = 1500;
+    for i in 0..n {
+        let d = dir.join(format!("s{i:04}"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("type"), if i % 7 == 3 { "nonsense\n" } else { "oneshot\n" }).unwrap();
+        fs::write(d.join("up"), if i % 11 == 5 { "if { true\n" } else { "true\n" }).unwrap();
+    }
+    let out = check_fixture(std::slice::from_ref(&dir));
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let expected: Vec<String> = (0..n)
+        .filter_map(|i| {
+            let d = dir.join(format!("s{i:04}"));
+            if i % 7 == 3 {
+                Some(format!("{}/type: error: invalid type: must be oneshot, longrun, or bundle (then one newline at most)", d.display()))
+            } else if i % 11 == 5 {
+                Some(format!("{}/up: error: syntax error: unmatched {{", d.display()))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(lines, expected);
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,11 +6,11 @@
 //! (exit 111), since then we cannot tell what the tree says.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
 
+use super::dirfd::{Dir, EntKind, Meta};
 use crate::msg::{Error, Result};
 
 /// One problem found in a tree, printed as `path: error: text` or `path: warning: text`.
@@ -124,41 +124,17 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// A directory entry: name, path, and its type when the directory says it.
-type Entry = (String, PathBuf, Option<fs::FileType>);
-
-/// The entries of a directory with their types as the directory itself says them (d_type:
-/// no stat), sorted by bytes (s6-rc-compile's strcmp order), or None when it does not exist.
-fn sorted_entries(dir: &Path) -> Result<Option<Vec<Entry>>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format_args!("read directory {}", dir.display()), &e)),
-    };
-    let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| Error::io(format_args!("read directory {}", dir.display()), &e))?;
-        let name = ent.file_name().to_string_lossy().into_owned();
-        out.push((name, ent.path(), ent.file_type().ok()));
-    }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(Some(out))
-}
-
-/// A whole file, or None when it does not exist; other failures are fatal (exit 111).
-pub fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format_args!("read {}", path.display()), &e)),
-    }
-}
-
 /// Where one definition comes from.
 #[derive(Debug, Clone)]
 pub struct Def {
     pub name: String,
     pub dir: PathBuf,
+    /// Index of its source in the `sources` given to [`definitions`].
+    pub source: usize,
+}
+
+fn read_dir_err(path: &Path, e: &io::Error) -> Error {
+    Error::io(format_args!("read directory {}", path.display()), e)
 }
 
 /// The service directories of `sources`. `user_wins`: a later source replaces an earlier
@@ -167,18 +143,16 @@ pub struct Def {
 /// `user_wins` (a fresh install has no /etc/kiss-s6/sv yet), and are fatal otherwise.
 pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> Result<Vec<Def>> {
     let mut defs: BTreeMap<String, Def> = BTreeMap::new();
-    for src in sources {
-        let entries = match sorted_entries(src)? {
-            Some(e) => e,
-            None if user_wins => continue,
-            None => {
-                return Err(Error::new(
-                    111,
-                    format!("unable to read directory {}: No such file or directory", src.display()),
-                ))
+    for (source, src) in sources.iter().enumerate() {
+        let Some(dir) = Dir::open(src).map_err(|e| read_dir_err(src, &e))? else {
+            if user_wins {
+                continue;
             }
+            return Err(Error::new(111, format!("unable to read directory {}: No such file or directory", src.display())));
         };
-        for (name, path, ft) in entries {
+        for ent in dir.entries().map_err(|e| read_dir_err(src, &e))? {
+            let name = ent.name.to_string_lossy().into_owned();
+            let path = src.join(&ent.name);
             if name.starts_with('.') {
                 continue; // s6-rc-compile skips dot entries
             }
@@ -187,13 +161,15 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
                 model.err(&path, name_problem(&name).unwrap_or_default());
                 continue;
             }
-            let is_dir = match ft {
-                Some(t) if !t.is_symlink() => t.is_dir(),
-                _ => match fs::metadata(&path) {
-                    Ok(m) => m.is_dir(),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => false, // dangling symlink
-                    Err(e) => return Err(Error::io(format_args!("stat {}", path.display()), &e)),
-                },
+            let is_dir = match ent.kind {
+                EntKind::Dir => true,
+                EntKind::File | EntKind::Other => false,
+                // A symlink (compile's merged tree is made of them) counts as what it points to;
+                // a dangling one is no service.
+                EntKind::Symlink | EntKind::Unknown => dir
+                    .stat_at(&ent.name)
+                    .map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?
+                    .is_some_and(Meta::is_dir),
             };
             if !is_dir {
                 continue;
@@ -211,16 +187,46 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
                     continue;
                 }
             }
-            defs.insert(name.clone(), Def { name, dir: path });
+            defs.insert(name.clone(), Def { name, dir: path, source });
         }
     }
     Ok(defs.into_values().collect())
 }
 
-/// Read every definition into `model` (per-service rules).
-pub fn load(defs: &[Def], model: &mut Model) -> Result<()> {
-    for def in defs {
-        load_one(def, model)?;
+/// Read every definition into `model` (per-service rules). Large trees are read by two
+/// threads, each into a model of its own, merged in name order: the result, diagnostics
+/// included, is the same as one thread's.
+pub fn load(sources: &[PathBuf], defs: &[Def], model: &mut Model) -> Result<()> {
+    let mut dirs = Vec::with_capacity(sources.len());
+    for src in sources {
+        dirs.push(Dir::open(src).map_err(|e| read_dir_err(src, &e))?);
+    }
+    let load_chunk = |chunk: &[Def]| -> Result<Model> {
+        let mut part = Model::default();
+        for def in chunk {
+            let Some(src) = dirs.get(def.source).and_then(Option::as_ref) else {
+                return Err(Error::new(111, format!("unable to read directory {}: it vanished", def.dir.display())));
+            };
+            load_one(src, def, &mut part)?;
+        }
+        Ok(part)
+    };
+    // Below a few hundred services a thread costs more than it saves.
+    let parts: Vec<Result<Model>> = if defs.len() < 512 {
+        vec![load_chunk(defs)]
+    } else {
+        let (a, b) = defs.split_at(defs.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| load_chunk(b));
+            let first = load_chunk(a);
+            vec![first, second.join().unwrap_or_else(|_| Err(Error::new(111, "a tree-reading thread died")))]
+        })
+    };
+    for part in parts {
+        let part = part?;
+        model.services.extend(part.services);
+        model.broken.extend(part.broken);
+        model.diags.extend(part.diags);
     }
     Ok(())
 }
@@ -250,20 +256,51 @@ pub fn parse_uint(bytes: &[u8]) -> Option<u32> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-fn load_one(def: &Def, model: &mut Model) -> Result<()> {
-    let dir = &def.dir;
+/// One open service directory: its path (for messages), its descriptor, and what it holds.
+struct SvDir<'a> {
+    path: &'a Path,
+    dir: Dir,
+    present: BTreeSet<String>,
+}
+
+impl SvDir<'_> {
+    fn has(&self, f: &str) -> bool {
+        self.present.contains(f)
+    }
+    /// The file `f` when the directory holds it: its bytes and mode.
+    fn read(&self, f: &str) -> Result<Option<(Vec<u8>, Meta)>> {
+        if !self.has(f) {
+            return Ok(None);
+        }
+        self.dir.read_at(OsStr::new(f)).map_err(|e| Error::io(format_args!("read {}", self.path.join(f).display()), &e))
+    }
+    /// `f`'s mode, symlinks followed, when the directory holds it and it resolves.
+    fn stat(&self, f: &str) -> Result<Option<Meta>> {
+        if !self.has(f) {
+            return Ok(None);
+        }
+        self.dir.stat_at(OsStr::new(f)).map_err(|e| Error::io(format_args!("stat {}", self.path.join(f).display()), &e))
+    }
+}
+
+fn load_one(src: &Dir, def: &Def, model: &mut Model) -> Result<()> {
+    let path = def.dir.as_path();
     let name = &def.name;
+    let entry = path.file_name().unwrap_or_default();
+    let Some(dir) = src.open_at(entry).map_err(|e| read_dir_err(path, &e))? else {
+        return Err(Error::new(111, format!("unable to read directory {}: it vanished", path.display())));
+    };
     // What the directory holds: only those files are opened (no ENOENT round trips).
-    let present = world_writable(dir, model)?;
-    let has = |f: &str| present.contains(f);
-    let type_path = dir.join("type");
-    let kind = match if has("type") { read_opt(&type_path)? } else { None } {
+    let present = world_writable(&dir, path, model)?;
+    let d = SvDir { path, dir, present };
+    let type_path = path.join("type");
+    let kind = match d.read("type")? {
         None => {
             model.err(&type_path, "missing: every service needs a type file holding oneshot, longrun or bundle");
             model.broken.insert(name.clone());
             return Ok(());
         }
-        Some(b) => match parse_type(&b) {
+        Some((b, _)) => match parse_type(&b) {
             Some(k) => k,
             None => {
                 model.err(&type_path, "invalid type: must be oneshot, longrun, or bundle (then one newline at most)");
@@ -274,7 +311,7 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
     };
     let mut sv = Service {
         name: name.clone(),
-        dir: dir.clone(),
+        dir: def.dir.clone(),
         kind,
         deps: Vec::new(),
         contents: Vec::new(),
@@ -285,62 +322,56 @@ fn load_one(def: &Def, model: &mut Model) -> Result<()> {
     };
     match kind {
         Kind::Bundle => {
-            match read_list(dir, "contents", &present, model)? {
+            match read_list(&d, "contents", model)? {
                 Some(c) => sv.contents = c,
                 None => {
-                    model.err(dir.join("contents.d"), "missing: a bundle needs a contents.d/ directory (it may be empty)");
+                    model.err(path.join("contents.d"), "missing: a bundle needs a contents.d/ directory (it may be empty)");
                     model.broken.insert(name.clone());
                     return Ok(());
                 }
             }
-            if has("dependencies.d") || has("dependencies") {
-                model.err(dir.join("dependencies.d"), "bundles have no dependencies (s6-rc ignores this): put the dependencies on the member services");
+            if d.has("dependencies.d") || d.has("dependencies") {
+                model.err(path.join("dependencies.d"), "bundles have no dependencies (s6-rc ignores this): put the dependencies on the member services");
             }
         }
         Kind::Oneshot | Kind::Longrun => {
-            sv.deps = read_list(dir, "dependencies", &present, model)?.unwrap_or_default();
+            sv.deps = read_list(&d, "dependencies", model)?.unwrap_or_default();
             for t in ["timeout-up", "timeout-down"] {
-                if has(t) {
-                    uint_file(dir, t, model)?;
-                }
+                uint_file(&d, t, model)?;
             }
         }
     }
     if kind == Kind::Oneshot {
-        let up = dir.join("up");
-        match fs::metadata(&up) {
-            Ok(m) if m.is_file() => script(&up, model)?,
-            Ok(_) => model.err(&up, "not a regular file: a oneshot's up is one execline command line"),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                model.err(&up, "missing: a oneshot needs an up file (one execline command line)")
-            }
-            Err(e) => return Err(Error::io(format_args!("stat {}", up.display()), &e)),
+        let up = path.join("up");
+        match d.read("up")? {
+            Some((b, m)) if m.is_file() => script(&up, &b, model),
+            Some(_) => model.err(&up, "not a regular file: a oneshot's up is one execline command line"),
+            None => model.err(&up, "missing: a oneshot needs an up file (one execline command line)"),
         }
-        let down = dir.join("down");
-        if has("down") && down.is_file() {
-            script(&down, model)?;
+        if let Some((b, m)) = d.read("down")? {
+            if m.is_file() {
+                script(&path.join("down"), &b, model);
+            }
         }
     }
     if kind == Kind::Longrun {
-        longrun(dir, &present, &mut sv, model)?;
+        longrun(&d, &mut sv, model)?;
     }
     model.services.insert(name.clone(), sv);
     Ok(())
 }
 
-fn longrun(dir: &Path, present: &BTreeSet<String>, sv: &mut Service, model: &mut Model) -> Result<()> {
-    let has = |f: &str| present.contains(f);
-    let run = dir.join("run");
-    match fs::metadata(&run) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => model.err(&run, "is not a regular file"),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => model.err(&run, "missing: a longrun needs a run script"),
-        Err(e) => return Err(Error::io(format_args!("stat {}", run.display()), &e)),
+fn longrun(d: &SvDir, sv: &mut Service, model: &mut Model) -> Result<()> {
+    let run = d.path.join("run");
+    match d.stat("run")? {
+        Some(m) if m.is_file() => {}
+        Some(_) => model.err(&run, "is not a regular file"),
+        None => model.err(&run, "missing: a longrun needs a run script"),
     }
     let mut notif = None;
     let mut lock = None;
     for t in ["notification-fd", "lock-fd", "timeout-kill", "timeout-finish", "max-death-tally"] {
-        let v = if has(t) { uint_file(dir, t, model)? } else { None };
+        let v = uint_file(d, t, model)?;
         match t {
             "notification-fd" => notif = v,
             "lock-fd" => lock = v,
@@ -349,33 +380,31 @@ fn longrun(dir: &Path, present: &BTreeSet<String>, sv: &mut Service, model: &mut
     }
     for (t, v) in [("notification-fd", notif), ("lock-fd", lock)] {
         if let Some(v) = v.filter(|v| *v < 3) {
-            model.warn(dir.join(t), format!("longrun {} has a {t} of {v} (0, 1 and 2 are stdin, stdout and stderr)", sv.name));
+            model.warn(d.path.join(t), format!("longrun {} has a {t} of {v} (0, 1 and 2 are stdin, stdout and stderr)", sv.name));
         }
     }
     if let (Some(n), Some(l)) = (notif, lock) {
         if n >= 3 && n == l {
-            model.err(dir.join("lock-fd"), format!("longrun {} has the same value for notification-fd and lock-fd", sv.name));
+            model.err(d.path.join("lock-fd"), format!("longrun {} has the same value for notification-fd and lock-fd", sv.name));
         }
     }
-    for d in ["data", "env"] {
-        let p = dir.join(d);
-        if has(d) && !p.is_dir() {
-            model.err(&p, "must be a directory");
+    for f in ["data", "env"] {
+        if d.has(f) && !d.stat(f)?.is_some_and(Meta::is_dir) {
+            model.err(d.path.join(f), "must be a directory");
         }
     }
-    let flat = |f: &str, model: &mut Model| if has(f) { read_flat(&dir.join(f), model) } else { Ok(None) };
-    if let Some(list) = flat("producer-for", model)? {
+    if let Some(list) = read_flat(d, "producer-for", model)? {
         if list.len() == 1 {
             sv.producer_for = list.into_iter().next();
         } else {
-            model.err(dir.join("producer-for"), "should only contain one service name");
+            model.err(d.path.join("producer-for"), "should only contain one service name");
         }
     }
-    sv.consumer_for = flat("consumer-for", model)?.unwrap_or_default();
-    let pn = dir.join("pipeline-name");
-    if has("pipeline-name") {
+    sv.consumer_for = read_flat(d, "consumer-for", model)?.unwrap_or_default();
+    if d.has("pipeline-name") {
+        let pn = d.path.join("pipeline-name");
         if sv.producer_for.is_none() && !sv.consumer_for.is_empty() {
-            match read_flat(&pn, model)? {
+            match read_flat(d, "pipeline-name", model)? {
                 Some(l) if l.len() == 1 => sv.pipeline_name = l.into_iter().next(),
                 _ => model.err(&pn, "should only contain one name"),
             }
@@ -387,34 +416,37 @@ fn longrun(dir: &Path, present: &BTreeSet<String>, sv: &mut Service, model: &mut
 }
 
 /// `LIST.d/` (one entry per name), else the deprecated flat `LIST` file. None when neither.
-fn read_list(dir: &Path, list: &str, present: &BTreeSet<String>, model: &mut Model) -> Result<Option<Vec<Ref>>> {
-    let d = dir.join(format!("{list}.d"));
-    let listed = if present.contains(&format!("{list}.d")) { sorted_entries(&d)? } else { None };
-    if let Some(entries) = listed {
-        let mut out = Vec::new();
-        for (name, path, _) in entries {
-            if name.starts_with('.') {
-                continue; // .keep and friends
+fn read_list(d: &SvDir, list: &str, model: &mut Model) -> Result<Option<Vec<Ref>>> {
+    let sub = format!("{list}.d");
+    if d.has(&sub) {
+        let p = d.path.join(&sub);
+        if let Some(listed) = d.dir.open_at(OsStr::new(&sub)).map_err(|e| read_dir_err(&p, &e))? {
+            let mut out = Vec::new();
+            for ent in listed.entries().map_err(|e| read_dir_err(&p, &e))? {
+                let name = ent.name.to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue; // .keep and friends
+                }
+                match name_problem(&name) {
+                    Some(problem) => model.err(p.join(&ent.name), problem),
+                    None => out.push(Ref { path: p.join(&ent.name), name }),
+                }
             }
-            match name_problem(&name) {
-                Some(p) => model.err(&path, p),
-                None => out.push(Ref { name, path }),
-            }
+            return Ok(Some(out));
         }
-        return Ok(Some(out));
     }
-    let flat = dir.join(list);
-    let r = if present.contains(list) { read_flat(&flat, model)? } else { None };
+    let r = read_flat(d, list, model)?;
     if r.is_some() {
-        model.err(&flat, format!("deprecated flat file: use a {list}.d/ directory with one empty file per name"));
+        model.err(d.path.join(list), format!("deprecated flat file: use a {list}.d/ directory with one empty file per name"));
     }
     Ok(r)
 }
 
 /// A file of names, one per line: leading blanks skipped, empty and `#` lines ignored,
-/// trailing whitespace kept (s6-rc-compile's rules).
-fn read_flat(path: &Path, model: &mut Model) -> Result<Option<Vec<Ref>>> {
-    let Some(bytes) = read_opt(path)? else { return Ok(None) };
+/// trailing whitespace kept (s6-rc-compile's rules). None when there is no such file.
+fn read_flat(d: &SvDir, file: &str, model: &mut Model) -> Result<Option<Vec<Ref>>> {
+    let Some((bytes, _)) = d.read(file)? else { return Ok(None) };
+    let path = d.path.join(file);
     let text = String::from_utf8_lossy(&bytes);
     let mut out: Vec<Ref> = Vec::new();
     for line in text.split('\n') {
@@ -423,73 +455,103 @@ fn read_flat(path: &Path, model: &mut Model) -> Result<Option<Vec<Ref>>> {
             continue;
         }
         if let Some(p) = name_problem(l) {
-            model.err(path, p);
+            model.err(&path, p);
             continue;
         }
         if !out.iter().any(|r| r.name == l) {
-            out.push(Ref { name: l.to_string(), path: path.to_path_buf() });
+            out.push(Ref { name: l.to_string(), path: path.clone() });
         }
     }
     Ok(Some(out))
 }
 
-fn uint_file(dir: &Path, file: &str, model: &mut Model) -> Result<Option<u32>> {
-    let path = dir.join(file);
-    let Some(b) = read_opt(&path)? else { return Ok(None) };
+/// A number file (timeouts, fds) when present: its value, or an error when it is not one.
+fn uint_file(d: &SvDir, file: &str, model: &mut Model) -> Result<Option<u32>> {
+    let Some((b, _)) = d.read(file)? else { return Ok(None) };
     let v = parse_uint(&b);
     if v.is_none() {
-        model.err(&path, "invalid: must be a decimal number (0 to 4294967295) and nothing else");
+        model.err(d.path.join(file), "invalid: must be a decimal number (0 to 4294967295) and nothing else");
     }
     Ok(v)
 }
+
+const WORLD_WRITABLE: &str = "world-writable: anyone could change what runs as root (chmod o-w)";
 
 /// Every file and directory of a service dir that anyone may write: whoever can write there
 /// runs code as root at the next boot. The marker files of `dependencies.d/` and
 /// `contents.d/` are empty flags (their contents are never read): only those directories'
 /// own modes matter, so their entries are not stat'ed (read_list lists them once).
+/// Symlinks inside are not followed (their targets are someone else's files).
 /// Returns the names the service directory holds.
-fn world_writable(dir: &Path, model: &mut Model) -> Result<BTreeSet<String>> {
+fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<BTreeSet<String>> {
+    let stat_err = |p: &Path, e: io::Error| Error::io(format_args!("stat {}", p.display()), &e);
+    if dir.meta().map_err(|e| stat_err(path, e))?.world_writable() {
+        model.err(path, WORLD_WRITABLE);
+    }
     let mut top = BTreeSet::new();
-    let mut todo = vec![(dir.to_path_buf(), 0usize)];
-    while let Some((p, depth)) = todo.pop() {
-        let m = match fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) => return Err(Error::io(format_args!("stat {}", p.display()), &e)),
-        };
-        if m.file_type().is_symlink() {
-            continue;
-        }
-        if m.permissions().mode() & 0o002 != 0 {
-            model.err(&p, "world-writable: anyone could change what runs as root (chmod o-w)");
-        }
-        let flags = depth == 1 && matches!(p.file_name().and_then(|n| n.to_str()), Some("dependencies.d" | "contents.d"));
-        if m.is_dir() && !flags {
-            if let Some(entries) = sorted_entries(&p)? {
-                if depth == 0 {
-                    top.extend(entries.iter().map(|(n, _, _)| n.clone()));
+    for ent in dir.entries().map_err(|e| read_dir_err(path, &e))? {
+        let p = path.join(&ent.name);
+        let name = ent.name.to_string_lossy().into_owned();
+        if ent.kind != EntKind::Symlink {
+            match dir.lstat_at(&ent.name).map_err(|e| stat_err(&p, e))? {
+                Some(m) if m.is_symlink() => {}
+                Some(m) => {
+                    if m.world_writable() {
+                        model.err(&p, WORLD_WRITABLE);
+                    }
+                    if m.is_dir() && name != "dependencies.d" && name != "contents.d" {
+                        world_writable_below(&p, model)?;
+                    }
                 }
-                // reversed so the stack pops them in name order
-                todo.extend(entries.into_iter().rev().map(|(_, path, _)| (path, depth + 1)));
+                None => {} // removed meanwhile
             }
         }
+        top.insert(name);
     }
     Ok(top)
 }
 
+/// The same below the service directory's own entries (data/, env/, rare and small): by
+/// path, with an explicit stack, so no depth of nesting holds descriptors or call stack.
+fn world_writable_below(dir: &Path, model: &mut Model) -> Result<()> {
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let Some(d) = Dir::open(&p).map_err(|e| read_dir_err(&p, &e))? else { continue };
+        let mut subdirs = Vec::new();
+        for ent in d.entries().map_err(|e| read_dir_err(&p, &e))? {
+            let q = p.join(&ent.name);
+            if ent.kind == EntKind::Symlink {
+                continue;
+            }
+            let Some(m) = d.lstat_at(&ent.name).map_err(|e| Error::io(format_args!("stat {}", q.display()), &e))? else {
+                continue;
+            };
+            if m.is_symlink() {
+                continue;
+            }
+            if m.world_writable() {
+                model.err(&q, WORLD_WRITABLE);
+            }
+            if m.is_dir() {
+                subdirs.push(q);
+            }
+        }
+        // reversed so the stack pops them in name order
+        todo.extend(subdirs.into_iter().rev());
+    }
+    Ok(())
+}
+
 /// An up/down script: one execline command line (s6-rc-compile lexes it at compile time).
-fn script(path: &Path, model: &mut Model) -> Result<()> {
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::io(format_args!("read {}", path.display()), &e))?;
+fn script(path: &Path, bytes: &[u8], model: &mut Model) {
     if bytes.starts_with(b"#!") {
         model.err(path, "shebang line: up and down are not scripts but one execline command line (the #! line is only a comment); put longer code in a helper under /usr/lib/kiss-s6/");
     }
-    let words = match lex(&bytes) {
+    let words = match lex(bytes) {
         Ok(w) => w,
         Err(e) => {
             model.err(path, format!("syntax error: {e}"));
-            return Ok(());
+            return;
         }
     };
     let mut level = 0usize;
@@ -502,7 +564,7 @@ fn script(path: &Path, model: &mut Model) -> Result<()> {
         } else if w == b"}" {
             if level == 0 {
                 model.err(path, "syntax error: unmatched }");
-                return Ok(());
+                return;
             }
             level -= 1;
         }
@@ -516,7 +578,6 @@ fn script(path: &Path, model: &mut Model) -> Result<()> {
             model.err(path, "`if -n { … }` fails the service whenever its test succeeds: use `if -nt { … }` to skip instead");
         }
     }
-    Ok(())
 }
 
 /// execline's word splitting, enough to count blocks: blanks separate words, `#` at the start
