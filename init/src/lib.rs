@@ -10,6 +10,7 @@
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
+//! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
 //! - `msg`       skalibs-style messages and exit codes
 
@@ -18,6 +19,7 @@ pub mod hpr;
 pub mod mounts;
 pub mod msg;
 pub mod protocol;
+pub mod s6rcdb;
 pub mod shutdownd;
 pub mod stage1;
 pub mod sys;
@@ -44,6 +46,7 @@ commands:
   compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv and switch to it
   enable|disable NAME…  edit the default bundle, then compile
   status [NAME…]      state of every service of the live database
+  down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
 
@@ -108,6 +111,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "enable" => tree::enable_main(args, true),
         "disable" => tree::enable_main(args, false),
         "status" => status::main(args),
+        "down-set" => s6rcdb::down_set_main(args),
         "analyze" => analyze::main(args),
         "help" | "--help" => {
             println!("{USAGE}");

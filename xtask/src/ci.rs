@@ -135,6 +135,8 @@ fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), 
     }
     expect(r, "svstat", "tty1 true")?;
     expect(r, "default-up", "")?;
+    // rc.shutdown ran the down script of a user oneshot (it skips oneshots without one).
+    expect(r, "down-ran", "zz-maybe-fail")?;
     seen_checks(r, None)
 }
 
