@@ -838,3 +838,56 @@ fn problems_of_a_large_tree_come_out_in_name_order() {
     assert_eq!(lines, expected);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---------------------------------------------------------------- down-set
+
+/// `kiss-s6 down-set` reads what s6-rc-compile really wrote: on the shipped tree, exactly
+/// the longruns and the oneshots with a down file, in the database's order (longruns first).
+#[test]
+fn down_set_lists_longruns_and_oneshots_with_a_down_script() {
+    let Some(compiler) = s6_rc_compile() else { return skip("s6-rc-compile not found") };
+    let dir = tmpdir("down-set");
+    let out = Command::new(&compiler).arg(dir.join("compiled")).args(shipped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut longruns = Vec::new();
+    let mut with_down = Vec::new();
+    for src in shipped() {
+        for e in fs::read_dir(&src).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match fs::read_to_string(e.path().join("type")).unwrap_or_default().trim() {
+                "longrun" => longruns.push(name),
+                "oneshot" if e.path().join("down").exists() => with_down.push(name),
+                _ => {}
+            }
+        }
+    }
+    longruns.sort();
+    with_down.sort();
+    assert!(with_down.len() >= 3 && longruns.len() >= 6, "{with_down:?} {longruns:?}");
+    let out = run(&["down-set", "-l", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let (mut l, mut o): (Vec<String>, Vec<String>) = got.iter().cloned().partition(|n| longruns.contains(n));
+    assert_eq!(got, [l.clone(), o.clone()].concat(), "longruns come first");
+    l.sort();
+    o.sort();
+    assert_eq!(l, longruns);
+    assert_eq!(o, with_down);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn down_set_refuses_an_unreadable_database() {
+    let dir = tmpdir("down-set-bad");
+    let out = run(&["down-set", "-l", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(111));
+    assert!(text(&out.stderr).contains("compiled/n: No such file or directory"), "{}", text(&out.stderr));
+    fs::create_dir_all(dir.join("compiled")).unwrap();
+    fs::write(dir.join("compiled/n"), "garbage").unwrap();
+    fs::write(dir.join("compiled/db"), "garbage").unwrap();
+    let out = run(&["down-set", "-l", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a service database this kiss-s6 can read"), "{}", text(&out.stderr));
+    assert_eq!(run(&["down-set", "--bogus"]).status.code(), Some(100));
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -219,8 +219,11 @@ fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
             .sum::<u64>() as f64
             / 1024.0
     });
-    let static_note = if cmd!(sh, "file {bin}").quiet().read().unwrap_or_default().contains("static") { "static" } else { "dynamic" };
-    rows.push(Row { what: "kiss-s6 binary, stripped".into(), ours, theirs, unit: "KiB", goal: "≤ 600 KiB".into(), note: format!("{static_note}; theirs: 6 s6-linux-init binaries, glibc-dynamic") });
+    let linkage = |f: &Path| if cmd!(sh, "file -L {f}").quiet().read().unwrap_or_default().contains("static") { "static" } else { "dynamic" };
+    let theirs_note = image::skarnet_root()
+        .map(|sk| format!("theirs: 6 s6-linux-init binaries, {}", linkage(&sk.join("usr/bin/s6-linux-init"))))
+        .unwrap_or_else(|| "theirs SKIPPED: no skarnet stack".into());
+    rows.push(Row { what: "kiss-s6 binary, stripped".into(), ours, theirs, unit: "KiB", goal: "≤ 600 KiB".into(), note: format!("{}; {theirs_note}", linkage(&bin)) });
     let du = cmd!(sh, "du -sk {dest}").quiet().read()?;
     let pkg: Option<f64> = du.split_whitespace().next().and_then(|s| s.parse().ok());
     rows.push(Row { what: "installed package".into(), ours: pkg, theirs: None, unit: "KiB", goal: "-".into(), note: "du -sk of build's DESTDIR".into() });
