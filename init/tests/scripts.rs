@@ -283,9 +283,9 @@ fn helper_paths_named_by_absolute_path_exist() {
             helpers.insert(name);
         }
         for (i, _) in text.match_indices("/usr/bin/kiss-s6 ") {
-            let sub: String = text[i + "/usr/bin/kiss-s6 ".len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let sub: String = text[i + "/usr/bin/kiss-s6 ".len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
             // An empty name is a variable ("$1": the signal helper passes halt, poweroff, reboot).
-            assert!(["", "mountpoint", "reboot", "poweroff", "halt", "compile", "check", "pause"].contains(&sub.as_str()), "{}: kiss-s6 {sub}?", f.display());
+            assert!(["", "mountpoint", "reboot", "poweroff", "halt", "compile", "check", "pause", "down-set"].contains(&sub.as_str()), "{}: kiss-s6 {sub}?", f.display());
         }
     }
     for h in ["virtual", "devices", "fsck", "rw", "fstab", "swap", "sysctl", "hostname", "random-seed", "hwclock", "getty", "hooks", "logger"] {
