@@ -12,9 +12,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use xshell::{cmd, Shell};
 
 use super::{default_sources, load, under};
 use crate::msg::{self, Error, Result};
@@ -108,8 +107,9 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
                 .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
         }
         let new = etc.join(fresh_name(&etc));
-        let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
-        let status = std::process::Command::from(cmd!(sh, "{compiler} {new} {merged}").quiet())
+        let status = Command::new(&compiler)
+            .arg(&new)
+            .arg(&merged)
             .status()
             .map_err(io_err(format_args!("run {}", compiler.display())))?;
         if !status.success() {
@@ -157,8 +157,8 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
 fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
     let update = find_tool("s6-rc-update")
         .ok_or_else(|| Error::new(111, "unable to find s6-rc-update: install s6-rc (the current database is untouched)"))?;
-    let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
-    let mut command = std::process::Command::from(cmd!(sh, "{update} -l {live} {new}").quiet());
+    let mut command = Command::new(&update);
+    command.arg("-l").arg(live).arg(new);
     if let Some(dir) = update.parent() {
         // s6-rc-update execs s6-rc: let it find the rest of the same installation.
         let path = std::env::var_os("PATH").unwrap_or_default();
