@@ -189,13 +189,14 @@ fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
 fn prune(root: &Path, etc: &Path, new: &Path, previous: Option<&Path>) {
     let live = resolve_under(root, &under(root, "run/s6-rc/compiled"));
     let Ok(rd) = fs::read_dir(etc) else { return };
-    let mut olds: Vec<PathBuf> = rd
+    // Names, sorted as Strings (the sort other modules compile anyway), then joined.
+    let mut olds: Vec<String> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("compiled-"))
-        .map(|e| e.path())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("compiled-"))
         .collect();
     olds.sort();
-    for p in olds {
+    for p in olds.iter().map(|n| etc.join(n)) {
         let real = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         let keep = real == new || Some(real.as_path()) == previous || Some(&real) == live.as_ref();
         let is_dir = fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false);
