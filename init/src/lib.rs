@@ -12,6 +12,7 @@
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
 //! - `msg`       skalibs-style messages and exit codes
+//! - `decimal`   `{:.3}`-style text for seconds, without std's float formatting (size)
 
 pub mod config;
 pub mod hpr;
@@ -25,6 +26,7 @@ pub mod status;
 pub mod tree;
 pub mod analyze;
 pub mod bootlog;
+pub mod decimal;
 
 use std::ffi::OsString;
 use std::path::Path;

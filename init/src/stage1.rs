@@ -24,6 +24,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, setsid, ForkResult};
 
+use crate::decimal::fixed;
 use crate::config::{self, Config};
 use crate::msg::{self, Error, Result};
 use crate::sys::{RealSys, Sys};
@@ -256,7 +257,8 @@ fn mark(started: f64) -> String {
         let mut ru: nix::libc::rusage = std::mem::zeroed();
         if nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut ru) == 0 { ru.ru_maxrss } else { 0 }
     };
-    format!("kiss-s6: stage 1: started at {started:.3}s of uptime, s6-svscan at {:.3}s, peak RSS {peak_kb} kB\n", uptime())
+    let (started, svscan) = (fixed(started, 3), fixed(uptime(), 3));
+    format!("kiss-s6: stage 1: started at {started}s of uptime, s6-svscan at {svscan}s, peak RSS {peak_kb} kB\n")
 }
 
 fn output_to_logger(fifo: &Path, mark: &str) -> Result<()> {
@@ -345,7 +347,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     // scan): an early ctrl-alt-del can be handed over now.
     resend_pending_cad(&p.run, &p.dev);
     // The mark `kiss-s6 analyze` ties the log's clock to the kernel's with.
-    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {:.3}s of uptime", uptime());
+    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {}s of uptime", fixed(uptime(), 3));
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
