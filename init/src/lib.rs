@@ -10,6 +10,7 @@
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
+//! - `child`     running other programs (posix_spawn, waitpid)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
 //! - `msg`       skalibs-style messages and exit codes
 //! - `decimal`   `{:.3}`-style text for seconds, without std's float formatting (size)
@@ -26,6 +27,7 @@ pub mod status;
 pub mod tree;
 pub mod analyze;
 pub mod bootlog;
+pub mod child;
 pub mod decimal;
 
 use std::ffi::OsString;

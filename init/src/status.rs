@@ -12,7 +12,6 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 use lexopt::prelude::*;
@@ -48,15 +47,16 @@ pub struct Db {
 
 /// Run a skarnet tool and return its output; an error names the command and what it said.
 fn run(prog: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(prog).args(args).output().map_err(|e| {
+    let argv: Vec<&std::ffi::OsStr> = std::iter::once(prog).chain(args.iter().copied()).map(AsRef::as_ref).collect();
+    let (status, stdout, stderr) = crate::child::output(&argv).map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::NotFound { " (is s6-rc installed?)" } else { "" };
         Error::new(111, format!("unable to run {prog}: {}{hint}", crate::msg::io_desc(&e)))
     })?;
-    if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !status.success() {
+        let said = String::from_utf8_lossy(&stderr).trim().to_string();
         return Err(Error::new(111, format!("{prog} {} failed: {said}", args.join(" "))));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 fn words(s: &str) -> Vec<String> {

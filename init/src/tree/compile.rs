@@ -12,10 +12,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{default_sources, load, under};
+use crate::child::{self, Setup};
 use crate::msg::{self, Error, Result};
 
 /// `name` from PATH, else `$SKARNET_ROOT/usr/bin`, else /opt/skarnet/usr/bin.
@@ -107,10 +107,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
                 .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
         }
         let new = etc.join(fresh_name(&etc));
-        let status = Command::new(&compiler)
-            .arg(&new)
-            .arg(&merged)
-            .status()
+        let status = child::run(&[compiler.as_os_str(), new.as_os_str(), merged.as_os_str()], &Setup::default())
             .map_err(io_err(format_args!("run {}", compiler.display())))?;
         if !status.success() {
             let _ = fs::remove_dir_all(&new);
@@ -157,18 +154,16 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
 fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
     let update = find_tool("s6-rc-update")
         .ok_or_else(|| Error::new(111, "unable to find s6-rc-update: install s6-rc (the current database is untouched)"))?;
-    let mut command = Command::new(&update);
-    command.arg("-l").arg(live).arg(new);
+    let mut setup = Setup::default();
     if let Some(dir) = update.parent() {
         // s6-rc-update execs s6-rc: let it find the rest of the same installation.
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
-        if let Ok(p) = std::env::join_paths(dirs) {
-            command.env("PATH", p);
-        }
+        setup.path = std::env::join_paths(dirs).ok();
     }
-    let status = command.status().map_err(io_err(format_args!("run {}", update.display())))?;
+    let argv = [update.as_os_str(), "-l".as_ref(), live.as_os_str(), new.as_os_str()];
+    let status = child::run(&argv, &setup).map_err(io_err(format_args!("run {}", update.display())))?;
     match status.code() {
         Some(0) => Ok(0),
         Some(1) | Some(2) => {
