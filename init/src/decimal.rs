@@ -29,10 +29,12 @@ pub fn fixed(v: f64, decimals: u32) -> String {
         let (q, r, half) = (scaled >> -e, scaled & ((1 << -e) - 1), 1u128 << (-e - 1));
         q + (r > half || (r == half && q % 2 == 1)) as u128
     };
+    // As u64: printing a u128 would link its own formatting code.
+    let (int, frac) = (u64::try_from(n / pow).unwrap_or(u64::MAX), (n % pow) as u64);
     if decimals == 0 {
-        return format!("{sign}{n}");
+        return format!("{sign}{int}");
     }
-    format!("{sign}{}.{:0w$}", n / pow, n % pow, w = decimals as usize)
+    format!("{sign}{int}.{frac:0w$}", w = decimals as usize)
 }
 
 /// `s.parse::<f64>()` for plain decimals (`12`, `12.`, `.5`, `2.830`: digits, at most one

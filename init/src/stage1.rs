@@ -172,7 +172,10 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
                 nix::unistd::mkfifo(&to, Mode::from_bits_truncate(mode)).map_err(|e| Error::sys(format!("mkfifo {}", to.display()), e))?;
                 fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(format!("chmod {}", to.display()), &e))?;
             } else if ft.is_file() {
-                fs::copy(&from, &to).map_err(|e| Error::io(format!("copy {} to {}", from.display(), to.display()), &e))?;
+                // read + write, not fs::copy (its copy_file_range/sendfile paths: ~4 KiB); the files are small.
+                fs::read(&from)
+                    .and_then(|data| fs::write(&to, data))
+                    .map_err(|e| Error::io(format!("copy {} to {}", from.display(), to.display()), &e))?;
                 fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(format!("chmod {}", to.display()), &e))?;
             }
         }
