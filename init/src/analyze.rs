@@ -136,10 +136,9 @@ pub fn critical_chain<'a>(tl: &'a Timeline, deps: &BTreeMap<String, Vec<String>>
     chain
 }
 
-/// A stable sort of spans by a time, ascending. One function with a plain `fn` key, so the
-/// sort code (~5 KiB per closure type) is compiled once for every order.
-fn sort_spans(spans: &mut [&Span], key: fn(&Span) -> f64) {
-    spans.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+/// A stable sort of spans by a time, ascending.
+fn sort_spans(spans: &mut Vec<&Span>, key: fn(&Span) -> f64) {
+    crate::sort::sort_by(spans, &|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
 }
 
 /// The report, as printed.

@@ -115,7 +115,7 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<Line>> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('@') && (n.ends_with(".s") || n.ends_with(".u")))
         .collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     names.push("current".into());
     let mut lines = Vec::new();
     for n in names {

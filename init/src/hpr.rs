@@ -325,7 +325,7 @@ pub fn logged_in_users(proc_root: &Path) -> Vec<String> {
         .into_iter()
         .filter_map(|u| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u)).ok().flatten().map(|u| u.name))
         .collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     names
 }
 

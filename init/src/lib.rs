@@ -11,6 +11,7 @@
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `child`     running other programs (posix_spawn, waitpid)
+//! - `sort`      one stable sort for every element type (size)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
 //! - `msg`       skalibs-style messages and exit codes
 //! - `decimal`   `{:.3}`-style text for seconds, without std's float formatting (size)
@@ -21,6 +22,7 @@ pub mod mounts;
 pub mod msg;
 pub mod protocol;
 pub mod shutdownd;
+pub mod sort;
 pub mod stage1;
 pub mod sys;
 pub mod status;

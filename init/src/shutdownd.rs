@@ -423,7 +423,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
         }
     };
     let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     let me = std::process::id();
     for name in names {
         if name.starts_with('.') || name == SERVICE_NAME || name == LOGGER_NAME {
@@ -514,7 +514,7 @@ pub fn remaining_processes(proc_root: &Path, me: i32) -> Vec<(i32, String)> {
         })
         .map(|p| (p.pid, p.comm.clone()))
         .collect();
-    left.sort();
+    crate::sort::sort_by(&mut left, &Ord::cmp);
     left
 }
 

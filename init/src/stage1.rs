@@ -91,7 +91,7 @@ pub fn read_envdir(dir: &Path) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(dir) else { return out };
     let mut names: Vec<_> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     for name in names {
         if name.starts_with('.') || name.contains('=') {
             continue;

@@ -63,6 +63,15 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
+/// Inserts, not collect(): collecting into a set compiles std's sort for it (~5 KiB).
+fn set(names: Vec<String>) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for n in names {
+        s.insert(n);
+    }
+    s
+}
+
 fn live_str(live: &Path) -> String {
     live.to_string_lossy().into_owned()
 }
@@ -83,8 +92,8 @@ pub fn query_db(live: &Path) -> Result<Db> {
     for n in words(&run("s6-rc-db", &["-l", &l, "list", "longruns"])?) {
         db.kinds.insert(n, Kind::Longrun);
     }
-    db.bundles = words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?).into_iter().collect();
-    db.up = words(&run("s6-rc", &["-l", &l, "-a", "list"])?).into_iter().collect();
+    db.bundles = set(words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?));
+    db.up = set(words(&run("s6-rc", &["-l", &l, "-a", "list"])?));
     Ok(db)
 }
 
@@ -93,7 +102,7 @@ pub fn closure(live: &Path, db: &Db, names: &[String]) -> Result<BTreeSet<String
     let l = live_str(live);
     let mut args = vec!["-l", l.as_str(), "-u", "all-dependencies"];
     args.extend(names.iter().map(String::as_str));
-    Ok(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n)).collect())
+    Ok(set(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n)).collect()))
 }
 
 /// The direct dependencies of every atomic service (one s6-rc-db call each).

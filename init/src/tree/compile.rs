@@ -190,7 +190,7 @@ fn prune(root: &Path, etc: &Path, new: &Path, previous: Option<&Path>) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("compiled-"))
         .collect();
-    olds.sort();
+    crate::sort::sort_by(&mut olds, &Ord::cmp);
     for p in olds.iter().map(|n| etc.join(n)) {
         let real = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         let keep = real == new || Some(real.as_path()) == previous || Some(&real) == live.as_ref();

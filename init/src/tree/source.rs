@@ -141,7 +141,7 @@ fn sorted_entries(dir: &Path) -> Result<Option<Vec<Entry>>> {
         let name = ent.file_name().to_string_lossy().into_owned();
         out.push((name, ent.path(), ent.file_type().ok()));
     }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    crate::sort::sort_by(&mut out, &|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(Some(out))
 }
 
