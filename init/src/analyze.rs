@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use lexopt::prelude::*;
 
 use crate::bootlog::{self, Event, Line};
+use crate::decimal::fixed;
 use crate::msg::{Error, Result};
 use crate::status::{self, Kind};
 
@@ -108,7 +109,11 @@ pub fn build(lines: &[Line]) -> Timeline {
 /// The critical chain: the span of `targets` that ended last, then, repeatedly, the
 /// dependency that ended last before the current one started (what it waited for).
 pub fn critical_chain<'a>(tl: &'a Timeline, deps: &BTreeMap<String, Vec<String>>, targets: &[String]) -> Vec<&'a Span> {
-    let by_name: BTreeMap<&str, &Span> = tl.spans.iter().map(|s| (s.name.as_str(), s)).collect();
+    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
+    let mut by_name: BTreeMap<&str, &Span> = BTreeMap::new();
+    for s in &tl.spans {
+        by_name.insert(&s.name, s);
+    }
     let mut cur = tl
         .spans
         .iter()
@@ -131,22 +136,30 @@ pub fn critical_chain<'a>(tl: &'a Timeline, deps: &BTreeMap<String, Vec<String>>
     chain
 }
 
+/// A stable sort of spans by a time, ascending.
+fn sort_spans(spans: &mut Vec<&Span>, key: fn(&Span) -> f64) {
+    crate::sort::sort_by(spans, &|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+}
+
 /// The report, as printed.
 pub fn render_text(tl: &Timeline, chain: &[&Span], notes: &[String]) -> String {
     let mut s = String::new();
     let unit = if tl.uptime_based { "s of uptime" } else { "s after the first logged line (no stage marks in the log)" };
     let _ = writeln!(s, "last boot (times in {unit}):");
     if let Some((start, svscan)) = tl.stage1 {
-        let _ = writeln!(s, "  {:22} {:7.3} → {start:7.3}  {start:7.3}s", "kernel and initramfs", 0.0);
-        let _ = writeln!(s, "  {:22} {start:7.3} → {svscan:7.3}  {:7.3}s", "stage 1", svscan - start);
+        let (zero, st, sv) = (fixed(0.0, 3), fixed(start, 3), fixed(svscan, 3));
+        let _ = writeln!(s, "  {:22} {zero:>7} → {st:>7}  {st:>7}s", "kernel and initramfs");
+        let _ = writeln!(s, "  {:22} {st:>7} → {sv:>7}  {:>7}s", "stage 1", fixed(svscan - start, 3));
     }
     if let Some((start, done, level)) = &tl.stage2 {
+        let st = fixed(*start, 3);
         match done {
             Some((end, code)) => {
-                let _ = writeln!(s, "  {:22} {start:7.3} → {end:7.3}  {:7.3}s, rc.init exit {code}", format!("stage 2 ({level})"), end - start);
+                let (en, took) = (fixed(*end, 3), fixed(end - start, 3));
+                let _ = writeln!(s, "  {:22} {st:>7} → {en:>7}  {took:>7}s, rc.init exit {code}", format!("stage 2 ({level})"));
             }
             None => {
-                let _ = writeln!(s, "  {:22} {start:7.3} → (not finished when the log ends)", format!("stage 2 ({level})"));
+                let _ = writeln!(s, "  {:22} {st:>7} → (not finished when the log ends)", format!("stage 2 ({level})"));
             }
         }
     }
@@ -159,16 +172,16 @@ pub fn render_text(tl: &Timeline, chain: &[&Span], notes: &[String]) -> String {
             let lead = if i == 0 { "  " } else { "  └ " };
             let pad = if i == 0 { w + 2 } else { w };
             let mark = if c.failed.is_some() { "  FAILED" } else { "" };
-            let _ = writeln!(s, "{lead}{:pad$}  @{:.3}s +{:.3}s{mark}", c.name, c.start, c.duration());
+            let _ = writeln!(s, "{lead}{:pad$}  @{}s +{}s{mark}", c.name, fixed(c.start, 3), fixed(c.duration(), 3));
         }
     }
     let mut slow: Vec<&Span> = tl.spans.iter().filter(|sp| sp.end.is_some()).collect();
-    slow.sort_by(|a, b| b.duration().partial_cmp(&a.duration()).unwrap_or(std::cmp::Ordering::Equal));
+    sort_spans(&mut slow, |sp| -sp.duration());
     if !slow.is_empty() {
         let _ = writeln!(s, "\nslowest services:");
         for sp in slow.iter().take(10) {
             let kind = sp.kind.map(|k| format!(" ({})", k.name())).unwrap_or_default();
-            let _ = writeln!(s, "  {:8.3}s  {}{kind}", sp.duration(), sp.name);
+            let _ = writeln!(s, "  {:>8}s  {}{kind}", fixed(sp.duration(), 3), sp.name);
         }
     }
     let unfinished: Vec<&str> = tl.spans.iter().filter(|sp| sp.end.is_none()).map(|sp| sp.name.as_str()).collect();
@@ -178,7 +191,7 @@ pub fn render_text(tl: &Timeline, chain: &[&Span], notes: &[String]) -> String {
     if !failed.is_empty() {
         let _ = writeln!(s, "\nfailed:");
         for f in &failed {
-            let _ = writeln!(s, "  {} at {:.3}s: {}", f.name, f.end.unwrap_or(f.start), f.failed.as_deref().unwrap_or(""));
+            let _ = writeln!(s, "  {} at {}s: {}", f.name, fixed(f.end.unwrap_or(f.start), 3), f.failed.as_deref().unwrap_or(""));
         }
     }
     for n in notes {
@@ -198,7 +211,7 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
     const TOP: f64 = 58.0;
     const WIDTH: f64 = 1100.0;
     let mut spans: Vec<&Span> = tl.spans.iter().collect();
-    spans.sort_by(|a, b| a.start.partial_cmp(&b.start).unwrap_or(std::cmp::Ordering::Equal));
+    sort_spans(&mut spans, |sp| sp.start);
     let end_all = spans
         .iter()
         .map(|s| s.end.unwrap_or(s.start))
@@ -217,13 +230,15 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
         .collect();
     let rows = phases.len() + spans.len();
     let height = TOP + rows as f64 * ROW + 40.0;
+    // Whole numbers (as `{}` prints a whole f64).
+    let (width, h) = (fixed(WIDTH, 0), fixed(height, 0));
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">
+<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" viewBox="0 0 {width} {h}" font-family="sans-serif" font-size="11">
 <title>kiss-s6 boot chart</title>
-<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>
+<rect x="0" y="0" width="{width}" height="{h}" fill="white"/>
 <text x="10" y="20" font-size="15" font-weight="bold">kiss-s6 boot chart</text>"#
     );
     let failed = tl.spans.iter().filter(|sp| sp.failed.is_some()).count();
@@ -239,11 +254,12 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
     while t <= end_all + 1e-9 {
         let _ = writeln!(
             s,
-            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="#e0e0e0"/><text x="{0:.1}" y="{3}" text-anchor="middle" fill="#757575">{t}s</text>"##,
-            x(t),
-            TOP - 6.0,
-            height - 30.0,
-            height - 16.0
+            r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#e0e0e0"/><text x="{0}" y="{3}" text-anchor="middle" fill="#757575">{4}s</text>"##,
+            fixed(x(t), 1),
+            fixed(TOP - 6.0, 0),
+            fixed(height - 30.0, 0),
+            fixed(height - 16.0, 0),
+            fixed(t, 0)
         );
         t += step;
     }
@@ -251,18 +267,24 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
     for (i, (name, a, b, colour)) in phases.iter().enumerate() {
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{}: {a:.3}s to {b:.3}s</title></rect>"#,
-            LABEL - 6.0,
-            y(i) + ROW - 5.0,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{}" y="{}" width="{}" height="{}" fill="{colour}"><title>{}: {}s to {}s</title></rect>"#,
+            fixed(LABEL - 6.0, 1),
+            fixed(y(i) + ROW - 5.0, 1),
             xml_escape(name),
-            x(*a),
-            y(i) + 2.0,
-            ((b - a) * scale).max(1.0),
-            ROW - 4.0,
-            xml_escape(name)
+            fixed(x(*a), 1),
+            fixed(y(i) + 2.0, 1),
+            fixed(((b - a) * scale).max(1.0), 1),
+            fixed(ROW - 4.0, 1),
+            xml_escape(name),
+            fixed(*a, 3),
+            fixed(*b, 3)
         );
     }
-    let row_of: BTreeMap<&str, usize> = spans.iter().enumerate().map(|(i, sp)| (sp.name.as_str(), phases.len() + i)).collect();
+    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
+    let mut row_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, sp) in spans.iter().enumerate() {
+        row_of.insert(&sp.name, phases.len() + i);
+    }
     // Dependencies under the bars: from the end of what it waited for to its start.
     for sp in &spans {
         for d in deps.get(&sp.name).into_iter().flatten() {
@@ -270,11 +292,11 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
             let dep = spans[from - phases.len()];
             let _ = writeln!(
                 s,
-                r##"<path d="M{:.1},{:.1} L{:.1},{:.1}" stroke="#90a4ae" stroke-width="0.7" fill="none" opacity="0.6"/>"##,
-                x(dep.end.unwrap_or(dep.start)),
-                y(from) + ROW / 2.0,
-                x(sp.start),
-                y(to) + ROW / 2.0
+                r##"<path d="M{},{} L{},{}" stroke="#90a4ae" stroke-width="0.7" fill="none" opacity="0.6"/>"##,
+                fixed(x(dep.end.unwrap_or(dep.start)), 1),
+                fixed(y(from) + ROW / 2.0, 1),
+                fixed(x(sp.start), 1),
+                fixed(y(to) + ROW / 2.0, 1)
             );
         }
     }
@@ -296,18 +318,18 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
         let kind = sp.kind.map(|k| format!("{} ", k.name())).unwrap_or_default();
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end"{}>{}</text><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{colour}"{outline}><title>{} {kind}{what}: started at {:.3}s, took {:.3}s</title></rect>"#,
-            LABEL - 6.0,
-            y(row) + ROW - 5.0,
+            r#"<text x="{}" y="{}" text-anchor="end"{}>{}</text><rect x="{}" y="{}" width="{}" height="{}" fill="{colour}"{outline}><title>{} {kind}{what}: started at {}s, took {}s</title></rect>"#,
+            fixed(LABEL - 6.0, 1),
+            fixed(y(row) + ROW - 5.0, 1),
             if sp.failed.is_some() { r##" fill="#c62828""## } else { "" },
             xml_escape(&sp.name),
-            x(sp.start),
-            y(row) + 2.0,
-            (sp.duration() * scale).max(2.0),
-            ROW - 4.0,
+            fixed(x(sp.start), 1),
+            fixed(y(row) + 2.0, 1),
+            fixed((sp.duration() * scale).max(2.0), 1),
+            fixed(ROW - 4.0, 1),
             xml_escape(&sp.name),
-            sp.start,
-            sp.duration()
+            fixed(sp.start, 3),
+            fixed(sp.duration(), 3)
         );
     }
     s.push_str("</svg>\n");

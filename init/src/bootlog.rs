@@ -76,7 +76,7 @@ pub fn parse_line(raw: &str) -> Line {
 fn uptime_after(text: &str, key: &str) -> Option<f64> {
     let rest = &text[text.find(key)? + key.len()..];
     let num: String = rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-    num.parse().ok()
+    crate::decimal::parse(&num)
 }
 
 pub fn event(text: &str) -> Option<Event> {
@@ -115,7 +115,7 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<Line>> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('@') && (n.ends_with(".s") || n.ends_with(".u")))
         .collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     names.push("current".into());
     let mut lines = Vec::new();
     for n in names {
@@ -153,7 +153,7 @@ pub fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
 pub fn human(secs: f64) -> String {
     let s = secs.max(0.0);
     if s < 10.0 {
-        return format!("{s:.1}s");
+        return format!("{}s", crate::decimal::fixed(s, 1));
     }
     let s = s as u64;
     match s {

@@ -16,16 +16,16 @@
 //! - `shutdown -a` checks `/etc/shutdown.allow` against the users owning a process on a
 //!   terminal (see [`logged_in_users`]), since there is no utmp to ask.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lexopt::prelude::*;
 use nix::sys::reboot::RebootMode;
 
+use crate::child;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Request, CANCEL, MAX_GRACE_MS};
 use crate::sys::{RealSys, Sys};
@@ -325,7 +325,7 @@ pub fn logged_in_users(proc_root: &Path) -> Vec<String> {
         .into_iter()
         .filter_map(|u| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u)).ok().flatten().map(|u| u.name))
         .collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     names
 }
 
@@ -418,11 +418,8 @@ pub fn telinit_main(args: Vec<OsString>) -> Result<i32> {
     let level = parse_telinit(args)?;
     require_root("telinit")?;
     let sock = scandir().join(RUNLEVELD_DIR).join("s");
-    let status = std::process::Command::new("s6-sudo")
-        .args(["-e", "-T", "3600000", "--"])
-        .arg(&sock)
-        .arg(&level)
-        .status()
+    let argv = ["s6-sudo", "-e", "-T", "3600000", "--"].map(OsStr::new);
+    let status = child::run(&[&argv[..], &[sock.as_os_str(), level.as_ref()]].concat(), &child::Setup::default())
         .map_err(|e| Error::io("spawn s6-sudo", &e))?;
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,

@@ -11,8 +11,11 @@
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
+//! - `child`     running other programs (posix_spawn, waitpid)
+//! - `sort`      one stable sort for every element type (size)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
 //! - `msg`       skalibs-style messages and exit codes
+//! - `decimal`   `{:.3}`-style text for seconds, without std's float formatting (size)
 
 pub mod config;
 pub mod hpr;
@@ -21,12 +24,15 @@ pub mod msg;
 pub mod protocol;
 pub mod s6rcdb;
 pub mod shutdownd;
+pub mod sort;
 pub mod stage1;
 pub mod sys;
 pub mod status;
 pub mod tree;
 pub mod analyze;
 pub mod bootlog;
+pub mod child;
+pub mod decimal;
 
 use std::ffi::OsString;
 use std::path::Path;

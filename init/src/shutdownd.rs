@@ -41,9 +41,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
@@ -54,6 +52,7 @@ use nix::sys::reboot::RebootMode;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
 
+use crate::child;
 use crate::mounts;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Decoder, Message, MAX_GRACE_MS};
@@ -325,8 +324,8 @@ pub enum ScriptEnd {
 /// most `timeout_ms`. Failures are warned about and the caller carries on, as s6-linux-init
 /// does: the shutdown completes regardless. A missing script is silent when `required` is false.
 pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
-    let spawned = Command::new(path).stdin(Stdio::null()).process_group(0).spawn();
-    let mut child = match spawned {
+    let setup = child::Setup { null_stdin: true, own_group: true, ..child::Setup::default() };
+    let pid = match child::spawn(&[path.as_os_str()], &setup) {
         Ok(c) => c,
         Err(e) => {
             if required || e.kind() != std::io::ErrorKind::NotFound {
@@ -338,7 +337,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
     // A timeout too large for the clock means no timeout.
     let end = Instant::now().checked_add(Duration::from_millis(timeout_ms));
     loop {
-        match child.try_wait() {
+        match child::wait(pid, true) {
             Ok(Some(st)) => {
                 return if let Some(sig) = st.signal() {
                     msg::warn(format!("{} was killed by signal {sig}", path.display()));
@@ -357,10 +356,9 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                     path.display(),
                     timeout_ms
                 ));
-                let pgid = child.id() as i32;
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pgid), Signal::SIGKILL);
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                let _ = child::wait(pid, false);
                 return ScriptEnd::TimedOut;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
@@ -425,7 +423,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
         }
     };
     let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     let me = std::process::id();
     for name in names {
         if name.starts_with('.') || name == SERVICE_NAME || name == LOGGER_NAME {
@@ -516,7 +514,7 @@ pub fn remaining_processes(proc_root: &Path, me: i32) -> Vec<(i32, String)> {
         })
         .map(|p| (p.pid, p.comm.clone()))
         .collect();
-    left.sort();
+    crate::sort::sort_by(&mut left, &Ord::cmp);
     left
 }
 

@@ -24,6 +24,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, setsid, ForkResult};
 
+use crate::decimal::fixed;
 use crate::config::{self, Config};
 use crate::msg::{self, Error, Result};
 use crate::sys::{RealSys, Sys};
@@ -90,7 +91,7 @@ pub fn read_envdir(dir: &Path) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(dir) else { return out };
     let mut names: Vec<_> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
+    crate::sort::sort_by(&mut names, &Ord::cmp);
     for name in names {
         if name.starts_with('.') || name.contains('=') {
             continue;
@@ -171,7 +172,10 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
                 nix::unistd::mkfifo(&to, Mode::from_bits_truncate(mode)).map_err(|e| Error::sys(format!("mkfifo {}", to.display()), e))?;
                 fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(format!("chmod {}", to.display()), &e))?;
             } else if ft.is_file() {
-                fs::copy(&from, &to).map_err(|e| Error::io(format!("copy {} to {}", from.display(), to.display()), &e))?;
+                // read + write, not fs::copy (its copy_file_range/sendfile paths: ~4 KiB); the files are small.
+                fs::read(&from)
+                    .and_then(|data| fs::write(&to, data))
+                    .map_err(|e| Error::io(format!("copy {} to {}", from.display(), to.display()), &e))?;
                 fs::set_permissions(&to, fs::Permissions::from_mode(mode)).map_err(|e| Error::io(format!("chmod {}", to.display()), &e))?;
             }
         }
@@ -256,7 +260,8 @@ fn mark(started: f64) -> String {
         let mut ru: nix::libc::rusage = std::mem::zeroed();
         if nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut ru) == 0 { ru.ru_maxrss } else { 0 }
     };
-    format!("kiss-s6: stage 1: started at {started:.3}s of uptime, s6-svscan at {:.3}s, peak RSS {peak_kb} kB\n", uptime())
+    let (started, svscan) = (fixed(started, 3), fixed(uptime(), 3));
+    format!("kiss-s6: stage 1: started at {started}s of uptime, s6-svscan at {svscan}s, peak RSS {peak_kb} kB\n")
 }
 
 fn output_to_logger(fifo: &Path, mark: &str) -> Result<()> {
@@ -345,7 +350,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     // scan): an early ctrl-alt-del can be handed over now.
     resend_pending_cad(&p.run, &p.dev);
     // The mark `kiss-s6 analyze` ties the log's clock to the kernel's with.
-    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {:.3}s of uptime", uptime());
+    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {}s of uptime", fixed(uptime(), 3));
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };

@@ -12,7 +12,6 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 use lexopt::prelude::*;
@@ -48,19 +47,29 @@ pub struct Db {
 
 /// Run a skarnet tool and return its output; an error names the command and what it said.
 fn run(prog: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(prog).args(args).output().map_err(|e| {
+    let argv: Vec<&std::ffi::OsStr> = std::iter::once(prog).chain(args.iter().copied()).map(AsRef::as_ref).collect();
+    let (status, stdout, stderr) = crate::child::output(&argv).map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::NotFound { " (is s6-rc installed?)" } else { "" };
         Error::new(111, format!("unable to run {prog}: {}{hint}", crate::msg::io_desc(&e)))
     })?;
-    if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !status.success() {
+        let said = String::from_utf8_lossy(&stderr).trim().to_string();
         return Err(Error::new(111, format!("{prog} {} failed: {said}", args.join(" "))));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
+}
+
+/// Inserts, not collect(): collecting into a set compiles std's sort for it (~5 KiB).
+fn set(names: Vec<String>) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for n in names {
+        s.insert(n);
+    }
+    s
 }
 
 fn live_str(live: &Path) -> String {
@@ -83,8 +92,8 @@ pub fn query_db(live: &Path) -> Result<Db> {
     for n in words(&run("s6-rc-db", &["-l", &l, "list", "longruns"])?) {
         db.kinds.insert(n, Kind::Longrun);
     }
-    db.bundles = words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?).into_iter().collect();
-    db.up = words(&run("s6-rc", &["-l", &l, "-a", "list"])?).into_iter().collect();
+    db.bundles = set(words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?));
+    db.up = set(words(&run("s6-rc", &["-l", &l, "-a", "list"])?));
     Ok(db)
 }
 
@@ -93,19 +102,19 @@ pub fn closure(live: &Path, db: &Db, names: &[String]) -> Result<BTreeSet<String
     let l = live_str(live);
     let mut args = vec!["-l", l.as_str(), "-u", "all-dependencies"];
     args.extend(names.iter().map(String::as_str));
-    Ok(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n)).collect())
+    Ok(set(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n)).collect()))
 }
 
 /// The direct dependencies of every atomic service (one s6-rc-db call each).
 pub fn dependencies(live: &Path, db: &Db) -> BTreeMap<String, Vec<String>> {
     let l = live_str(live);
-    db.kinds
-        .keys()
-        .map(|n| {
-            let deps = run("s6-rc-db", &["-l", &l, "-u", "dependencies", n]).map(|o| words(&o)).unwrap_or_default();
-            (n.clone(), deps)
-        })
-        .collect()
+    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
+    let mut deps = BTreeMap::new();
+    for n in db.kinds.keys() {
+        let d = run("s6-rc-db", &["-l", &l, "-u", "dependencies", n]).map(|o| words(&o)).unwrap_or_default();
+        deps.insert(n.clone(), d);
+    }
+    deps
 }
 
 /// A longrun's supervision status (s6's 35-byte `supervise/status`).

@@ -14,9 +14,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use xshell::{cmd, Shell};
-
 use super::{default_sources, load, under};
+use crate::child::{self, Setup};
 use crate::msg::{self, Error, Result};
 
 /// `name` from PATH, else `$SKARNET_ROOT/usr/bin`, else /opt/skarnet/usr/bin.
@@ -108,9 +107,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
                 .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
         }
         let new = etc.join(fresh_name(&etc));
-        let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
-        let status = std::process::Command::from(cmd!(sh, "{compiler} {new} {merged}").quiet())
-            .status()
+        let status = child::run(&[compiler.as_os_str(), new.as_os_str(), merged.as_os_str()], &Setup::default())
             .map_err(io_err(format_args!("run {}", compiler.display())))?;
         if !status.success() {
             let _ = fs::remove_dir_all(&new);
@@ -157,18 +154,16 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
 fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
     let update = find_tool("s6-rc-update")
         .ok_or_else(|| Error::new(111, "unable to find s6-rc-update: install s6-rc (the current database is untouched)"))?;
-    let sh = Shell::new().map_err(|e| Error::new(111, format!("unable to start a shell: {e}")))?;
-    let mut command = std::process::Command::from(cmd!(sh, "{update} -l {live} {new}").quiet());
+    let mut setup = Setup::default();
     if let Some(dir) = update.parent() {
         // s6-rc-update execs s6-rc: let it find the rest of the same installation.
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
-        if let Ok(p) = std::env::join_paths(dirs) {
-            command.env("PATH", p);
-        }
+        setup.path = std::env::join_paths(dirs).ok();
     }
-    let status = command.status().map_err(io_err(format_args!("run {}", update.display())))?;
+    let argv = [update.as_os_str(), "-l".as_ref(), live.as_os_str(), new.as_os_str()];
+    let status = child::run(&argv, &setup).map_err(io_err(format_args!("run {}", update.display())))?;
     match status.code() {
         Some(0) => Ok(0),
         Some(1) | Some(2) => {
@@ -189,13 +184,14 @@ fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
 fn prune(root: &Path, etc: &Path, new: &Path, previous: Option<&Path>) {
     let live = resolve_under(root, &under(root, "run/s6-rc/compiled"));
     let Ok(rd) = fs::read_dir(etc) else { return };
-    let mut olds: Vec<PathBuf> = rd
+    // Names, sorted as Strings (the sort other modules compile anyway), then joined.
+    let mut olds: Vec<String> = rd
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("compiled-"))
-        .map(|e| e.path())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("compiled-"))
         .collect();
-    olds.sort();
-    for p in olds {
+    crate::sort::sort_by(&mut olds, &Ord::cmp);
+    for p in olds.iter().map(|n| etc.join(n)) {
         let real = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         let keep = real == new || Some(real.as_path()) == previous || Some(&real) == live.as_ref();
         let is_dir = fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false);

@@ -113,7 +113,7 @@ impl Dir {
             }
             parse_dirents(&buf[..n], &mut out);
         }
-        out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        crate::sort::sort_by(&mut out, &|a: &Ent, b: &Ent| a.name.as_bytes().cmp(b.name.as_bytes()));
         Ok(out)
     }
 

@@ -3,7 +3,7 @@
 //! stack), so a tree of any size costs memory, never the call stack: s6-rc-compile 0.6.1.1
 //! overflows its stack near 8 000 services.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::source::{Diag, Kind, Model, Ref, Service};
 
@@ -12,11 +12,16 @@ use super::source::{Diag, Kind, Model, Ref, Service};
 pub struct Graph {
     pub names: Vec<String>,
     pub kinds: Vec<Kind>,
-    pub index: HashMap<String, usize>,
     /// Bundle → its atomic members (sorted); empty for atomic services.
     pub members: Vec<Vec<usize>>,
     /// Atomic service → the atomic services it depends on (sorted); empty for bundles.
     pub deps: Vec<Vec<usize>>,
+}
+
+/// A service's index: `names` is sorted, so a binary search (no HashMap: its hasher and
+/// table code cost ~6 KiB of binary).
+fn index_of(names: &[String], name: &str) -> Option<usize> {
+    names.binary_search_by(|n| n.as_str().cmp(name)).ok()
 }
 
 fn err(diags: &mut Vec<Diag>, path: &std::path::Path, text: String) {
@@ -29,11 +34,10 @@ pub fn resolve(model: &mut Model) -> Graph {
     pipelines(model, &mut diags);
 
     let names: Vec<String> = model.services.keys().cloned().collect();
-    let index: HashMap<String, usize> = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
     let svs: Vec<&Service> = model.services.values().collect();
     let kinds: Vec<Kind> = svs.iter().map(|s| s.kind).collect();
     let n = names.len();
-    let known = |r: &Ref| index.get(&r.name).copied();
+    let known = |r: &Ref| index_of(&names, &r.name);
 
     // Direct references, undefined names reported once each.
     let mut direct: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -124,7 +128,7 @@ pub fn resolve(model: &mut Model) -> Graph {
         deps[i] = set.into_iter().collect();
     }
 
-    let g = Graph { names, kinds, index, members, deps };
+    let g = Graph { names, kinds, members, deps };
     cycles(&g, &svs, &mut diags);
     model.diags = diags;
     g
@@ -249,7 +253,7 @@ impl Graph {
     /// The start order of `target`'s atomic closure: Kahn's algorithm, the ready set sorted
     /// by name, so the output is stable. None when `target` is undefined.
     pub fn order(&self, target: &str) -> Option<Vec<&str>> {
-        let t = *self.index.get(target)?;
+        let t = index_of(&self.names, target)?;
         let roots = if self.kinds[t] == Kind::Bundle { self.members[t].clone() } else { vec![t] };
         let mut inside = vec![false; self.names.len()];
         let mut todo = roots;
@@ -262,19 +266,23 @@ impl Graph {
             todo.extend(self.deps[x].iter().copied().filter(|&d| !inside[d]));
         }
         let mut pending = vec![0usize; self.names.len()];
-        let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); self.names.len()];
         for &x in &closure {
             pending[x] = self.deps[x].len();
             for &d in &self.deps[x] {
-                dependents.entry(d).or_default().push(x);
+                dependents[d].push(x);
             }
         }
         // Indices follow name order, so the smallest index is the smallest name.
-        let mut ready: BTreeSet<usize> = closure.iter().copied().filter(|&x| pending[x] == 0).collect();
+        // Inserts, not collect(): collecting into a set compiles one more sort (~5 KiB).
+        let mut ready = BTreeSet::new();
+        for &x in closure.iter().filter(|&&x| pending[x] == 0) {
+            ready.insert(x);
+        }
         let mut out = Vec::with_capacity(closure.len());
         while let Some(x) = ready.pop_first() {
             out.push(self.names[x].as_str());
-            for &y in dependents.get(&x).map(Vec::as_slice).unwrap_or(&[]) {
+            for &y in &dependents[x] {
                 pending[y] -= 1;
                 if pending[y] == 0 {
                     ready.insert(y);
