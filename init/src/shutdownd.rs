@@ -477,8 +477,14 @@ fn read_proc(proc_root: &Path, pid: i32) -> Option<ProcInfo> {
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let flags = f.nth(4).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let cmdline = fs::read(proc_root.join(format!("{pid}/cmdline"))).unwrap_or_default();
-    let arg1 = cmdline.split(|&b| b == 0).nth(1).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
+    // Only a supervisor's argv[1] matters: the grace loop reads /proc every 20 ms, and under
+    // emulation a second file per process (kernel threads included) was most of its cost.
+    let arg1 = if comm == "s6-supervise" {
+        let cmdline = fs::read(proc_root.join(format!("{pid}/cmdline"))).unwrap_or_default();
+        cmdline.split(|&b| b == 0).nth(1).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default()
+    } else {
+        String::new()
+    };
     Some(ProcInfo { pid, ppid, state, flags, comm, arg1 })
 }
 
