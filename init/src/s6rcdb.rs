@@ -5,7 +5,7 @@
 //! Why: `s6-rc -Da change` also "stops" every oneshot that has no down script. Each of
 //! those costs s6-rc a round trip through s6rc-oneshot-runner (s6-sudo, s6-sudod,
 //! s6-rc-oneshot-run: three processes) to do nothing; in our tree that is 19 of 24
-//! oneshots, most of the shutdown on a slow machine. Bringing down only the services that
+//! oneshots, about half of all stops. Bringing down only the services that
 //! have something to do (every longrun, every oneshot with a down script) runs the same
 //! down scripts in the same dependency order: s6-rc still brings down first whatever
 //! depends on them.
