@@ -107,14 +107,13 @@ pub fn spawn(argv: &[&OsStr], setup: &Setup) -> io::Result<Pid> {
     Ok(posix_spawnp(&args[0], &actions, &attr, &args, &env)?)
 }
 
-/// waitpid(2) on one child; None when `nohang` and it is still running.
-pub fn wait(pid: Pid, nohang: bool) -> io::Result<Option<Status>> {
+/// waitpid(2) on one child, with `flags` (0 or WNOHANG); 0 back means still running.
+fn waitpid(pid: Pid, flags: i32) -> io::Result<Option<Status>> {
     let mut st = 0;
-    let flags = if nohang { nix::libc::WNOHANG } else { 0 };
     loop {
         // SAFETY: waitpid only writes the status we pass.
         match unsafe { nix::libc::waitpid(pid.as_raw(), &mut st, flags) } {
-            -1 if Errno::last() == Errno::EINTR && !nohang => continue,
+            -1 if Errno::last() == Errno::EINTR && flags == 0 => continue,
             -1 => return Err(io::Error::last_os_error()),
             0 => return Ok(None),
             _ => return Ok(Some(Status(st))),
@@ -122,10 +121,19 @@ pub fn wait(pid: Pid, nohang: bool) -> io::Result<Option<Status>> {
     }
 }
 
+/// Wait for one child's end.
+pub fn wait(pid: Pid) -> io::Result<Status> {
+    waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid returned no status"))
+}
+
+/// One child's status if it has ended, None while it runs.
+pub fn try_wait(pid: Pid) -> io::Result<Option<Status>> {
+    waitpid(pid, nix::libc::WNOHANG)
+}
+
 /// Run to its end, stdio inherited (Command::status).
 pub fn run(argv: &[&OsStr], setup: &Setup) -> io::Result<Status> {
-    let pid = spawn(argv, setup)?;
-    Ok(wait(pid, false)?.expect("waitpid without WNOHANG returns a status"))
+    wait(spawn(argv, setup)?)
 }
 
 /// Run to its end with stdin from /dev/null, and return its stdout and stderr (Command::output).
@@ -135,7 +143,7 @@ pub fn output(argv: &[&OsStr]) -> io::Result<(Status, Vec<u8>, Vec<u8>)> {
     let pid = spawn(argv, &Setup { null_stdin: true, stdout: Some(&out_w), stderr: Some(&err_w), ..Setup::default() })?;
     drop((out_w, err_w));
     let [out, err] = read_both([out_r, err_r]);
-    let status = wait(pid, false)?.expect("waitpid without WNOHANG returns a status");
+    let status = wait(pid)?;
     Ok((status, out?, err?))
 }
 

@@ -337,7 +337,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
     // A timeout too large for the clock means no timeout.
     let end = Instant::now().checked_add(Duration::from_millis(timeout_ms));
     loop {
-        match child::wait(pid, true) {
+        match child::try_wait(pid) {
             Ok(Some(st)) => {
                 return if let Some(sig) = st.signal() {
                     msg::warn(format!("{} was killed by signal {sig}", path.display()));
@@ -358,7 +358,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                 ));
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                let _ = child::wait(pid, false);
+                let _ = child::wait(pid);
                 return ScriptEnd::TimedOut;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
