@@ -109,11 +109,8 @@ pub fn build(lines: &[Line]) -> Timeline {
 /// The critical chain: the span of `targets` that ended last, then, repeatedly, the
 /// dependency that ended last before the current one started (what it waited for).
 pub fn critical_chain<'a>(tl: &'a Timeline, deps: &BTreeMap<String, Vec<String>>, targets: &[String]) -> Vec<&'a Span> {
-    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
     let mut by_name: BTreeMap<&str, &Span> = BTreeMap::new();
-    for s in &tl.spans {
-        by_name.insert(&s.name, s);
-    }
+    by_name.extend(tl.spans.iter().map(|s| (s.name.as_str(), s))); // not collect(): see sort.rs
     let mut cur = tl
         .spans
         .iter()
@@ -280,11 +277,8 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
             fixed(*b, 3)
         );
     }
-    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
     let mut row_of: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, sp) in spans.iter().enumerate() {
-        row_of.insert(&sp.name, phases.len() + i);
-    }
+    row_of.extend(spans.iter().enumerate().map(|(i, sp)| (sp.name.as_str(), phases.len() + i))); // not collect(): see sort.rs
     // Dependencies under the bars: from the end of what it waited for to its start.
     for sp in &spans {
         for d in deps.get(&sp.name).into_iter().flatten() {

@@ -63,12 +63,10 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
-/// Inserts, not collect(): collecting into a set compiles std's sort for it (~5 KiB).
-fn set(names: Vec<String>) -> BTreeSet<String> {
+/// A set of names; extend, not collect(): see sort.rs.
+fn set(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
     let mut s = BTreeSet::new();
-    for n in names {
-        s.insert(n);
-    }
+    s.extend(names);
     s
 }
 
@@ -102,18 +100,17 @@ pub fn closure(live: &Path, db: &Db, names: &[String]) -> Result<BTreeSet<String
     let l = live_str(live);
     let mut args = vec!["-l", l.as_str(), "-u", "all-dependencies"];
     args.extend(names.iter().map(String::as_str));
-    Ok(set(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n)).collect()))
+    Ok(set(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n))))
 }
 
 /// The direct dependencies of every atomic service (one s6-rc-db call each).
 pub fn dependencies(live: &Path, db: &Db) -> BTreeMap<String, Vec<String>> {
     let l = live_str(live);
-    // Inserts, not collect(): collecting into a map compiles one more sort (~5 KiB).
-    let mut deps = BTreeMap::new();
-    for n in db.kinds.keys() {
+    let mut deps = BTreeMap::new(); // extend, not collect(): see sort.rs
+    deps.extend(db.kinds.keys().map(|n| {
         let d = run("s6-rc-db", &["-l", &l, "-u", "dependencies", n]).map(|o| words(&o)).unwrap_or_default();
-        deps.insert(n.clone(), d);
-    }
+        (n.clone(), d)
+    }));
     deps
 }
 
