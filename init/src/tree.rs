@@ -39,14 +39,14 @@ pub fn default_sources(root: &Path) -> Vec<PathBuf> {
 /// Read and resolve `sources`. `user_wins`: later sources override earlier ones by name.
 pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
     let mut model = Model::default();
-    let defs = source::definitions(sources, user_wins, &mut model)?;
-    if defs.is_empty() && model.diags.is_empty() {
+    let found = source::definitions(sources, user_wins, &mut model)?;
+    if found.defs.is_empty() && model.diags.is_empty() {
         let dirs: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
         return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
     }
-    source::load(sources, &defs, &mut model)?;
+    source::load(&found, &mut model)?;
     let g = graph::resolve(&mut model);
-    Ok((model, g, defs))
+    Ok((model, g, found.defs))
 }
 
 fn print_diags(diags: &[Diag], out: &mut dyn Write) {

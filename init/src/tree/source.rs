@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::dirfd::{Dir, EntKind, Meta};
+use super::dirfd::{Dir, Ent, EntKind, Meta};
 use crate::msg::{Error, Result};
 
 /// One problem found in a tree, printed as `path: error: text` or `path: warning: text`.
@@ -129,8 +129,14 @@ pub fn name_problem(name: &str) -> Option<String> {
 pub struct Def {
     pub name: String,
     pub dir: PathBuf,
-    /// Index of its source in the `sources` given to [`definitions`].
+    /// Its source: an index into [`Defs::sources`].
     pub source: usize,
+}
+
+/// The definitions of a set of sources, and those sources, open.
+pub struct Defs {
+    pub defs: Vec<Def>,
+    sources: Vec<Dir>,
 }
 
 fn read_dir_err(path: &Path, e: &io::Error) -> Error {
@@ -141,15 +147,17 @@ fn read_dir_err(path: &Path, e: &io::Error) -> Error {
 /// one's definition of the same name (kiss-s6's /usr/share then /etc rule); otherwise a second
 /// definition is an error, as in s6-rc-compile. Missing sources count as empty when
 /// `user_wins` (a fresh install has no /etc/kiss-s6/sv yet), and are fatal otherwise.
-pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> Result<Vec<Def>> {
+pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> Result<Defs> {
     let mut defs: BTreeMap<String, Def> = BTreeMap::new();
-    for (source, src) in sources.iter().enumerate() {
+    let mut dirs = Vec::new();
+    for src in sources {
         let Some(dir) = Dir::open(src).map_err(|e| read_dir_err(src, &e))? else {
             if user_wins {
                 continue;
             }
             return Err(Error::new(111, format!("unable to read directory {}: No such file or directory", src.display())));
         };
+        let source = dirs.len();
         for ent in dir.entries().map_err(|e| read_dir_err(src, &e))? {
             let name = ent.name.to_string_lossy().into_owned();
             let path = src.join(&ent.name);
@@ -189,25 +197,21 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
             }
             defs.insert(name.clone(), Def { name, dir: path, source });
         }
+        dirs.push(dir);
     }
-    Ok(defs.into_values().collect())
+    Ok(Defs { defs: defs.into_values().collect(), sources: dirs })
 }
 
 /// Read every definition into `model` (per-service rules). Large trees are read by two
 /// threads, each into a model of its own, merged in name order: the result, diagnostics
 /// included, is the same as one thread's.
-pub fn load(sources: &[PathBuf], defs: &[Def], model: &mut Model) -> Result<()> {
-    let mut dirs = Vec::with_capacity(sources.len());
-    for src in sources {
-        dirs.push(Dir::open(src).map_err(|e| read_dir_err(src, &e))?);
-    }
+pub fn load(all: &Defs, model: &mut Model) -> Result<()> {
+    let defs = all.defs.as_slice();
     let load_chunk = |chunk: &[Def]| -> Result<Model> {
         let mut part = Model::default();
         for def in chunk {
-            let Some(src) = dirs.get(def.source).and_then(Option::as_ref) else {
-                return Err(Error::new(111, format!("unable to read directory {}: it vanished", def.dir.display())));
-            };
-            load_one(src, def, &mut part)?;
+            // `source` indexes the directory `definitions` listed it from.
+            load_one(&all.sources[def.source], def, &mut part)?;
         }
         Ok(part)
     };
@@ -484,31 +488,34 @@ const WORLD_WRITABLE: &str = "world-writable: anyone could change what runs as r
 /// Symlinks inside are not followed (their targets are someone else's files).
 /// Returns the names the service directory holds.
 fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<BTreeSet<String>> {
-    let stat_err = |p: &Path, e: io::Error| Error::io(format_args!("stat {}", p.display()), &e);
-    if dir.meta().map_err(|e| stat_err(path, e))?.world_writable() {
+    if dir.meta().map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?.world_writable() {
         model.err(path, WORLD_WRITABLE);
     }
     let mut top = BTreeSet::new();
     for ent in dir.entries().map_err(|e| read_dir_err(path, &e))? {
         let p = path.join(&ent.name);
         let name = ent.name.to_string_lossy().into_owned();
-        if ent.kind != EntKind::Symlink {
-            match dir.lstat_at(&ent.name).map_err(|e| stat_err(&p, e))? {
-                Some(m) if m.is_symlink() => {}
-                Some(m) => {
-                    if m.world_writable() {
-                        model.err(&p, WORLD_WRITABLE);
-                    }
-                    if m.is_dir() && name != "dependencies.d" && name != "contents.d" {
-                        world_writable_below(&p, model)?;
-                    }
-                }
-                None => {} // removed meanwhile
-            }
+        let m = own_mode(dir, &ent, &p, model)?;
+        if m.is_some_and(Meta::is_dir) && name != "dependencies.d" && name != "contents.d" {
+            world_writable_below(&p, model)?;
         }
         top.insert(name);
     }
     Ok(top)
+}
+
+/// An entry's own mode, reported when world-writable; None for a symlink (not followed)
+/// or an entry removed meanwhile.
+fn own_mode(dir: &Dir, ent: &Ent, path: &Path, model: &mut Model) -> Result<Option<Meta>> {
+    if ent.kind == EntKind::Symlink {
+        return Ok(None);
+    }
+    let m = dir.lstat_at(&ent.name).map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?;
+    let Some(m) = m.filter(|m| !m.is_symlink()) else { return Ok(None) };
+    if m.world_writable() {
+        model.err(path, WORLD_WRITABLE);
+    }
+    Ok(Some(m))
 }
 
 /// The same below the service directory's own entries (data/, env/, rare and small): by
@@ -520,19 +527,7 @@ fn world_writable_below(dir: &Path, model: &mut Model) -> Result<()> {
         let mut subdirs = Vec::new();
         for ent in d.entries().map_err(|e| read_dir_err(&p, &e))? {
             let q = p.join(&ent.name);
-            if ent.kind == EntKind::Symlink {
-                continue;
-            }
-            let Some(m) = d.lstat_at(&ent.name).map_err(|e| Error::io(format_args!("stat {}", q.display()), &e))? else {
-                continue;
-            };
-            if m.is_symlink() {
-                continue;
-            }
-            if m.world_writable() {
-                model.err(&q, WORLD_WRITABLE);
-            }
-            if m.is_dir() {
+            if own_mode(&d, &ent, &q, model)?.is_some_and(Meta::is_dir) {
                 subdirs.push(q);
             }
         }
