@@ -281,13 +281,23 @@ fn s6_rc_compile_agrees_with_check_on_every_fixture() {
     }
 }
 
-#[test]
-fn s6_rc_compile_compiles_shipped_tree_with_zero_warnings() {
-    let Some(compiler) = s6_rc_compile() else { return skip("s6-rc-compile not found") };
-    let dir = tmpdir("shipped");
+/// The shipped tree compiled by the real s6-rc-compile into `tmpdir(tag)/compiled`: that
+/// directory and the compiler's stderr, or None (SKIPPED said) without s6-rc-compile.
+fn compile_shipped(tag: &str) -> Option<(PathBuf, String)> {
+    let Some(compiler) = s6_rc_compile() else {
+        skip("s6-rc-compile not found");
+        return None;
+    };
+    let dir = tmpdir(tag);
     let out = Command::new(&compiler).arg(dir.join("compiled")).args(shipped()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "", "warnings");
+    Some((dir, text(&out.stderr)))
+}
+
+#[test]
+fn s6_rc_compile_compiles_shipped_tree_with_zero_warnings() {
+    let Some((dir, stderr)) = compile_shipped("shipped") else { return };
+    assert_eq!(stderr, "", "warnings");
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -845,22 +855,11 @@ fn problems_of_a_large_tree_come_out_in_name_order() {
 /// the longruns and the oneshots with a down file, in the database's order (longruns first).
 #[test]
 fn down_set_lists_longruns_and_oneshots_with_a_down_script() {
-    let Some(compiler) = s6_rc_compile() else { return skip("s6-rc-compile not found") };
-    let dir = tmpdir("down-set");
-    let out = Command::new(&compiler).arg(dir.join("compiled")).args(shipped()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let mut longruns = Vec::new();
-    let mut with_down = Vec::new();
-    for src in shipped() {
-        for e in fs::read_dir(&src).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            match fs::read_to_string(e.path().join("type")).unwrap_or_default().trim() {
-                "longrun" => longruns.push(name),
-                "oneshot" if e.path().join("down").exists() => with_down.push(name),
-                _ => {}
-            }
-        }
-    }
+    let Some((dir, _)) = compile_shipped("down-set") else { return };
+    let s = simple(&shipped());
+    let has_down = |n: &str| shipped().iter().any(|src| src.join(n).join("down").exists());
+    let mut longruns: Vec<String> = s.kind.iter().filter(|(_, k)| *k == "longrun").map(|(n, _)| n.clone()).collect();
+    let mut with_down: Vec<String> = s.kind.iter().filter(|(n, k)| *k == "oneshot" && has_down(n)).map(|(n, _)| n.clone()).collect();
     longruns.sort();
     with_down.sort();
     assert!(with_down.len() >= 3 && longruns.len() >= 6, "{with_down:?} {longruns:?}");

@@ -219,9 +219,7 @@ fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
     let _ = fs::remove_dir_all(&dest);
     {
         let _d = sh.push_dir(&repo);
-        // The developer's CARGO_HOME, as image.rs does (build's default is the build directory).
-        let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
-        cmd!(sh, "sh -e ./build {dest} 0").env("CARGO_HOME", cargo_home).env("CARGO_TARGET_DIR", repo.join("target")).env("RUSTFLAGS", "").quiet().run()?;
+        cmd!(sh, "sh -e ./build {dest} 0").env("CARGO_HOME", image::cargo_home()).env("CARGO_TARGET_DIR", repo.join("target")).env("RUSTFLAGS", "").quiet().run()?;
     }
     let bin = dest.join("usr/bin/kiss-s6");
     let ours = strip_size(sh, &bin).map(|n| n as f64 / 1024.0);

@@ -214,6 +214,12 @@ fn skarnet(sh: &Shell, ins: &mut Installer, root: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// The developer's CARGO_HOME: `build` would otherwise default to one in the build
+/// directory (a fresh crate download, and a cargo-home/ left in the checkout).
+pub fn cargo_home() -> String {
+    std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()))
+}
+
 /// Install the package the way kiss does: run `build` into the root, copy the package
 /// directory into the installed db, run post-install chrooted.
 fn install_package(sh: &Shell, root: &Path) -> Result<()> {
@@ -221,7 +227,7 @@ fn install_package(sh: &Shell, root: &Path) -> Result<()> {
     let version = fs::read_to_string(repo.join("version"))?;
     let version = version.split_whitespace().next().unwrap_or("0").to_string();
     let _d = sh.push_dir(&repo);
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let cargo_home = cargo_home();
     let target_dir = repo.join("target");
     cmd!(sh, "sh -e ./build {root} {version}")
         .env("CARGO_HOME", cargo_home)
