@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use lexopt::prelude::*;
 
 use crate::msg::{self, Error, Result};
-use source::{Diag, Model};
+use source::{Diag, Model, Scope};
 
 pub const PACKAGE_SV: &str = "usr/share/kiss-s6/sv";
 pub const USER_SV: &str = "etc/kiss-s6/sv";
@@ -37,14 +37,14 @@ pub fn default_sources(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Read and resolve `sources`. `user_wins`: later sources override earlier ones by name.
-pub fn load(sources: &[PathBuf], user_wins: bool) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
+pub fn load(sources: &[PathBuf], user_wins: bool, scope: Scope) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
     let mut model = Model::default();
     let found = source::definitions(sources, user_wins, &mut model)?;
     if found.defs.is_empty() && model.diags.is_empty() {
         let dirs: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
         return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
     }
-    source::load(&found, &mut model)?;
+    source::load(&found, &mut model, scope)?;
     let g = graph::resolve(&mut model);
     Ok((model, g, found.defs))
 }
@@ -72,9 +72,9 @@ pub fn check_main(args: Vec<OsString>) -> Result<i32> {
         }
     }
     let (model, _, defs) = if dirs.is_empty() {
-        load(&default_sources(&root), true)?
+        load(&default_sources(&root), true, Scope::Everything)?
     } else {
-        load(&dirs, false)?
+        load(&dirs, false, Scope::Everything)?
     };
     print_diags(&model.diags, &mut io::stdout());
     let errors = model.errors();
@@ -101,10 +101,11 @@ pub fn order_main(args: Vec<OsString>) -> Result<i32> {
         }
     }
     let target = target.unwrap_or_else(|| "default".into());
+    // Only what the order is made of: the rest is `check`'s.
     let (model, g, _) = if dirs.is_empty() {
-        load(&default_sources(&root), true)?
+        load(&default_sources(&root), true, Scope::Graph)?
     } else {
-        load(&dirs, false)?
+        load(&dirs, false, Scope::Graph)?
     };
     if model.errors() > 0 {
         print_diags(&model.diags, &mut io::stderr());
@@ -173,7 +174,7 @@ pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
     let bundle = under(&root, USER_SV).join("default");
     let contents = bundle.join("contents.d");
     if enable {
-        let (model, _, _) = load(&sources, true)?;
+        let (model, _, _) = load(&sources, true, Scope::Everything)?;
         for n in &names {
             if !model.services.contains_key(n) && !model.broken.contains(n) {
                 return Err(Error::new(

@@ -493,6 +493,48 @@ fn order_respects_every_edge_on_random_dags() {
     }
 }
 
+/// `order` reads only what the graph is made of: a fixture broken elsewhere (scripts,
+/// numbers, modes) still orders, while every graph rule stops it with `check`'s own line.
+#[test]
+fn order_checks_the_graph_and_leaves_the_rest_to_check() {
+    let not_graph = [
+        "oneshot-no-up", "longrun-no-run", "longrun-run-dir", "timeout-bad", "notification-fd-equals-lock-fd",
+        "notification-fd-not-a-number", "max-death-tally-bad", "data-not-a-dir", "env-not-a-dir",
+        "unmatched-open-brace", "unmatched-close-brace", "unmatched-brace-in-down", "if-n-guard",
+        "shebang-in-up", "shebang-in-down", "world-writable",
+    ];
+    let mut graph_rules = 0;
+    for f in fixtures() {
+        let (dir, sources) = build_fixture(&f);
+        let target = if dir.join("s1/a").is_dir() { "a" } else { "d" };
+        let mut args: Vec<&std::ffi::OsStr> = vec!["order".as_ref()];
+        for s in &sources {
+            args.extend(["--source".as_ref(), s.as_os_str()]);
+        }
+        args.push(target.as_ref());
+        let out = run_os(&args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let checked = text(&check_fixture(&sources).stdout);
+        if not_graph.contains(&f.name) {
+            assert!(checked.contains(": error: "), "{}: check should reject it:\n{checked}", f.name);
+            assert_eq!(out.status.code(), Some(0), "{}: order refused a tree whose graph is fine: {stderr}", f.name);
+            assert!(stdout.lines().any(|l| l == target), "{}: {stdout}", f.name);
+        } else if matches!(f.reference, Ref::Rejects | Ref::Ours) {
+            graph_rules += 1;
+            assert_eq!(out.status.code(), Some(1), "{}: order accepted a broken graph: {stdout}", f.name);
+            let line = stderr.lines().find(|l| l.contains(f.message));
+            let line = line.unwrap_or_else(|| panic!("{}: no line with {:?} in:\n{stderr}", f.name, f.message));
+            assert!(checked.lines().any(|l| l == line), "{}: check does not say {line:?}:\n{checked}", f.name);
+        }
+        // Whatever order reports, check reports too.
+        for l in stderr.lines().filter(|l| l.contains(": error: ") || l.contains(": warning: ")) {
+            assert!(checked.lines().any(|c| c == l), "{}: order said {l:?}, check did not:\n{checked}", f.name);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    assert!(graph_rules >= 20, "only {graph_rules} graph rules exercised");
+}
+
 #[test]
 fn order_unknown_bundle_fails() {
     let out = run(&["order", "--source", shipped()[0].to_str().unwrap(), "nope"]);

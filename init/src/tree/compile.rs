@@ -64,7 +64,7 @@ fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
 /// transition failed).
 pub fn compile(root: &Path, update: bool) -> Result<i32> {
     let sources = default_sources(root);
-    let (model, _, defs) = load(&sources, true)?;
+    let (model, _, defs) = load(&sources, true, super::source::Scope::Everything)?;
     for d in &model.diags {
         let _ = writeln!(io::stderr(), "{d}");
     }

@@ -1,8 +1,8 @@
 //! Reading a service tree through directory file descriptors: `openat`, `getdents64` and
-//! `fstat`, names relative to the service directory. A tree of 10 000 services is read
-//! with about 15 system calls per service and no path walked twice (std's `read_dir` and
-//! `fs::read` resolve the whole path at every call, and musl's `open` adds an `fcntl` to
-//! each): see the README's Performance section.
+//! `fstat`, names relative to the service directory. `check` reads a typical service in 18
+//! system calls, `order` in 12, and no path is walked twice (std's `read_dir` and `fs::read`
+//! resolve the whole path at every call, and musl's `open` adds an `fcntl` to each): see
+//! the README's Performance section.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -31,15 +31,16 @@ pub struct Ent {
     pub kind: EntKind,
 }
 
-/// The type and permission bits of a `stat`.
+/// The type, permission bits and size of a `stat`.
 #[derive(Debug, Clone, Copy)]
 pub struct Meta {
     pub mode: u32,
+    pub size: u64,
 }
 
 impl Meta {
     fn of(st: &FileStat) -> Meta {
-        Meta { mode: st.st_mode }
+        Meta { mode: st.st_mode, size: u64::try_from(st.st_size).unwrap_or(0) }
     }
     pub fn is_dir(self) -> bool {
         self.mode & nix::libc::S_IFMT == nix::libc::S_IFDIR
@@ -119,15 +120,20 @@ impl Dir {
 
     /// The whole of the file `name` and its mode; None when it does not exist. A fifo, device
     /// or directory is not read (opened non-blocking: a fifo must not hang `check`).
-    pub fn read_at(&self, name: &OsStr) -> io::Result<Option<(Vec<u8>, Meta)>> {
+    /// `known`: the entry's own `lstat`, when the caller has it: a regular file is then not
+    /// stat'ed again (a symlink is: its target is what gets read).
+    pub fn read_at(&self, name: &OsStr, known: Option<Meta>) -> io::Result<Option<(Vec<u8>, Meta)>> {
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
         let Some(fd) = absent(openat(self.fd.as_fd(), name, flags, Mode::empty()))? else { return Ok(None) };
-        let st = fstat(fd.as_fd()).map_err(io_err)?;
-        let meta = Meta::of(&st);
+        let meta = match known.filter(|m| m.is_file()) {
+            Some(m) => m,
+            None => Meta::of(&fstat(fd.as_fd()).map_err(io_err)?),
+        };
         let mut bytes = Vec::new();
         if meta.is_file() {
-            // One read for the usual file: the size is known, a short read is the end.
-            bytes.reserve_exact(usize::try_from(st.st_size).unwrap_or(0).saturating_add(1));
+            // One read for the usual file: the size is known, a short read is the end (a
+            // file grown since its stat fills the buffer, and the loop reads on).
+            bytes.reserve_exact(usize::try_from(meta.size).unwrap_or(0).saturating_add(1));
             loop {
                 if bytes.len() == bytes.capacity() {
                     bytes.reserve(4096);
@@ -215,10 +221,21 @@ mod tests {
         assert_eq!(names, ["a", "b", "big", "c", "sub"]);
         assert_eq!(ents[4].kind, EntKind::Dir);
         assert!(matches!(ents[3].kind, EntKind::Symlink | EntKind::Unknown));
-        assert_eq!(dir.read_at(OsStr::new("b")).unwrap().unwrap().0, b"bee\n");
-        assert_eq!(dir.read_at(OsStr::new("a")).unwrap().unwrap().0, b"");
-        assert_eq!(dir.read_at(OsStr::new("big")).unwrap().unwrap().0, big);
-        assert!(dir.read_at(OsStr::new("nope")).unwrap().is_none());
+        assert_eq!(dir.read_at(OsStr::new("b"), None).unwrap().unwrap().0, b"bee\n");
+        assert_eq!(dir.read_at(OsStr::new("a"), None).unwrap().unwrap().0, b"");
+        assert_eq!(dir.read_at(OsStr::new("big"), None).unwrap().unwrap().0, big);
+        assert!(dir.read_at(OsStr::new("nope"), None).unwrap().is_none());
+        // With the caller's lstat: the same bytes; a stale size (the file grew or shrank
+        // since) still reads the whole file.
+        let lb = dir.lstat_at(OsStr::new("big")).unwrap();
+        assert_eq!(dir.read_at(OsStr::new("big"), lb).unwrap().unwrap().0, big);
+        let small = dir.lstat_at(OsStr::new("b")).unwrap();
+        assert_eq!(dir.read_at(OsStr::new("big"), small).unwrap().unwrap().0, big);
+        assert_eq!(dir.read_at(OsStr::new("b"), lb).unwrap().unwrap().0, b"bee\n");
+        // A symlink's own lstat is not the file's: its target is stat'ed and read.
+        let link = dir.lstat_at(OsStr::new("c")).unwrap();
+        let (bytes, m) = dir.read_at(OsStr::new("c"), link).unwrap().unwrap();
+        assert_eq!((bytes.as_slice(), m.is_file()), (&b"bee\n"[..], true));
         assert!(dir.lstat_at(OsStr::new("c")).unwrap().unwrap().is_symlink());
         assert!(dir.stat_at(OsStr::new("c")).unwrap().unwrap().is_file());
         assert!(dir.open_at(OsStr::new("sub")).unwrap().unwrap().entries().unwrap().is_empty());

@@ -5,7 +5,7 @@
 //! them all. Only an unreadable directory or file (other than "does not exist") is fatal
 //! (exit 111), since then we cannot tell what the tree says.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -202,16 +202,27 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
     Ok(Defs { defs: defs.into_values().collect(), sources: dirs })
 }
 
+/// How much of each service directory `load` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every file and every rule (`check`, `compile`, `enable`).
+    Everything,
+    /// What the dependency graph is made of (`order`): `type`, contents, dependencies and
+    /// the pipeline files. Scripts, numbers, modes and the other files are `check`'s: 12
+    /// system calls for a typical service instead of 18.
+    Graph,
+}
+
 /// Read every definition into `model` (per-service rules). Large trees are read by two
 /// threads, each into a model of its own, merged in name order: the result, diagnostics
 /// included, is the same as one thread's.
-pub fn load(all: &Defs, model: &mut Model) -> Result<()> {
+pub fn load(all: &Defs, model: &mut Model, scope: Scope) -> Result<()> {
     let defs = all.defs.as_slice();
     let load_chunk = |chunk: &[Def]| -> Result<Model> {
         let mut part = Model::default();
         for def in chunk {
             // `source` indexes the directory `definitions` listed it from.
-            load_one(&all.sources[def.source], def, &mut part)?;
+            load_one(&all.sources[def.source], def, &mut part, scope)?;
         }
         Ok(part)
     };
@@ -260,34 +271,46 @@ pub fn parse_uint(bytes: &[u8]) -> Option<u32> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
+/// What a service directory holds: each name with its own `lstat` when it was taken (not
+/// for a symlink, nor in [`Scope::Graph`]), so no file is stat'ed twice. A handful of
+/// entries: searched in place.
+type Present = Vec<(String, Option<Meta>)>;
+
 /// One open service directory: its path (for messages), its descriptor, and what it holds.
 struct SvDir<'a> {
     path: &'a Path,
     dir: Dir,
-    present: BTreeSet<String>,
+    present: Present,
 }
 
 impl SvDir<'_> {
+    /// None when the directory does not hold `f`, else its `lstat` if taken.
+    fn get(&self, f: &str) -> Option<Option<Meta>> {
+        self.present.iter().find(|(n, _)| n == f).map(|(_, m)| *m)
+    }
     fn has(&self, f: &str) -> bool {
-        self.present.contains(f)
+        self.get(f).is_some()
     }
     /// The file `f` when the directory holds it: its bytes and mode.
     fn read(&self, f: &str) -> Result<Option<(Vec<u8>, Meta)>> {
-        if !self.has(f) {
-            return Ok(None);
-        }
-        self.dir.read_at(OsStr::new(f)).map_err(|e| Error::io(format_args!("read {}", self.path.join(f).display()), &e))
+        let Some(known) = self.get(f) else { return Ok(None) };
+        self.dir.read_at(OsStr::new(f), known).map_err(|e| Error::io(format_args!("read {}", self.path.join(f).display()), &e))
     }
     /// `f`'s mode, symlinks followed, when the directory holds it and it resolves.
     fn stat(&self, f: &str) -> Result<Option<Meta>> {
-        if !self.has(f) {
-            return Ok(None);
+        match self.get(f) {
+            None => Ok(None),
+            // Not a symlink: its own mode is the one.
+            Some(Some(m)) => Ok(Some(m)),
+            Some(None) => self
+                .dir
+                .stat_at(OsStr::new(f))
+                .map_err(|e| Error::io(format_args!("stat {}", self.path.join(f).display()), &e)),
         }
-        self.dir.stat_at(OsStr::new(f)).map_err(|e| Error::io(format_args!("stat {}", self.path.join(f).display()), &e))
     }
 }
 
-fn load_one(src: &Dir, def: &Def, model: &mut Model) -> Result<()> {
+fn load_one(src: &Dir, def: &Def, model: &mut Model, scope: Scope) -> Result<()> {
     let path = def.dir.as_path();
     let name = &def.name;
     let entry = path.file_name().unwrap_or_default();
@@ -295,7 +318,13 @@ fn load_one(src: &Dir, def: &Def, model: &mut Model) -> Result<()> {
         return Err(Error::new(111, format!("unable to read directory {}: it vanished", path.display())));
     };
     // What the directory holds: only those files are opened (no ENOENT round trips).
-    let present = world_writable(&dir, path, model)?;
+    let present = match scope {
+        Scope::Everything => world_writable(&dir, path, model)?,
+        Scope::Graph => {
+            let ents = dir.entries().map_err(|e| read_dir_err(path, &e))?;
+            ents.into_iter().map(|e| (e.name.to_string_lossy().into_owned(), None)).collect()
+        }
+    };
     let d = SvDir { path, dir, present };
     let type_path = path.join("type");
     let kind = match d.read("type")? {
@@ -340,10 +369,24 @@ fn load_one(src: &Dir, def: &Def, model: &mut Model) -> Result<()> {
         }
         Kind::Oneshot | Kind::Longrun => {
             sv.deps = read_list(&d, "dependencies", model)?.unwrap_or_default();
-            for t in ["timeout-up", "timeout-down"] {
-                uint_file(&d, t, model)?;
-            }
         }
+    }
+    if kind != Kind::Bundle {
+        atomic_files(&d, &mut sv, model, scope)?;
+    }
+    model.services.insert(name.clone(), sv);
+    Ok(())
+}
+
+/// An atomic service's other files: timeouts, scripts, fds… The graph needs only the
+/// pipeline ones (a pipeline is a chain of dependencies).
+fn atomic_files(d: &SvDir, sv: &mut Service, model: &mut Model, scope: Scope) -> Result<()> {
+    let (path, kind) = (d.path, sv.kind);
+    if scope == Scope::Graph {
+        return if kind == Kind::Longrun { pipeline(d, sv, model) } else { Ok(()) };
+    }
+    for t in ["timeout-up", "timeout-down"] {
+        uint_file(d, t, model)?;
     }
     if kind == Kind::Oneshot {
         let up = path.join("up");
@@ -359,13 +402,13 @@ fn load_one(src: &Dir, def: &Def, model: &mut Model) -> Result<()> {
         }
     }
     if kind == Kind::Longrun {
-        longrun(&d, &mut sv, model)?;
+        longrun(d, sv, model)?;
+        pipeline(d, sv, model)?;
     }
-    model.services.insert(name.clone(), sv);
     Ok(())
 }
 
-fn longrun(d: &SvDir, sv: &mut Service, model: &mut Model) -> Result<()> {
+fn longrun(d: &SvDir, sv: &Service, model: &mut Model) -> Result<()> {
     let run = d.path.join("run");
     match d.stat("run")? {
         Some(m) if m.is_file() => {}
@@ -397,6 +440,11 @@ fn longrun(d: &SvDir, sv: &mut Service, model: &mut Model) -> Result<()> {
             model.err(d.path.join(f), "must be a directory");
         }
     }
+    Ok(())
+}
+
+/// `producer-for`, `consumer-for` and `pipeline-name`.
+fn pipeline(d: &SvDir, sv: &mut Service, model: &mut Model) -> Result<()> {
     if let Some(list) = read_flat(d, "producer-for", model)? {
         if list.len() == 1 {
             sv.producer_for = list.into_iter().next();
@@ -487,11 +535,11 @@ const WORLD_WRITABLE: &str = "world-writable: anyone could change what runs as r
 /// own modes matter, so their entries are not stat'ed (read_list lists them once).
 /// Symlinks inside are not followed (their targets are someone else's files).
 /// Returns the names the service directory holds.
-fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<BTreeSet<String>> {
+fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<Present> {
     if dir.meta().map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?.world_writable() {
         model.err(path, WORLD_WRITABLE);
     }
-    let mut top = BTreeSet::new();
+    let mut top = Present::new();
     for ent in dir.entries().map_err(|e| read_dir_err(path, &e))? {
         let p = path.join(&ent.name);
         let name = ent.name.to_string_lossy().into_owned();
@@ -499,7 +547,7 @@ fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<BTreeSet<
         if m.is_some_and(Meta::is_dir) && name != "dependencies.d" && name != "contents.d" {
             world_writable_below(&p, model)?;
         }
-        top.insert(name);
+        top.push((name, m));
     }
     Ok(top)
 }
