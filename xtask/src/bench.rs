@@ -97,7 +97,7 @@ struct BootSample {
 }
 
 /// One boot of the initramfs image with `init` as rdinit, powered off by the guest report.
-fn sample(b: &Bootable, init: &str, fault: &str) -> Option<BootSample> {
+fn sample(b: &Bootable, init: &str, fault: &str, icount: bool) -> Option<BootSample> {
     let side = if init == "/sbin/init" { "ours" } else { "ref" };
     let vm = qemu::Vm {
         kernel: b.kernel.clone(),
@@ -109,6 +109,7 @@ fn sample(b: &Bootable, init: &str, fault: &str) -> Option<BootSample> {
         stream: false,
         triggers: vec![],
         interactive: false,
+        icount,
     };
     let o = qemu::run(&vm).ok()?;
     if o.end != End::PowerDown {
@@ -124,7 +125,7 @@ fn sample(b: &Bootable, init: &str, fault: &str) -> Option<BootSample> {
     Some(BootSample { userspace: up, to_rcinit, shutdown: down, shutdownd_kb: num(&r, "shutdownd-rss"), shutdownd_anon_kb: anon_kb(&r), stage1_kb: num(&r, "stage1-rss") })
 }
 
-fn boots(sh: &Shell, rows: &mut Vec<Row>, n: usize) -> Result<()> {
+fn boots(sh: &Shell, rows: &mut Vec<Row>, n: usize, icount: bool) -> Result<()> {
     let Some(sk) = image::skarnet_root() else {
         for what in ["userspace boot", "shutdown", "shutdown, a process ignores TERM", "shutdownd RSS", "stage 1 peak RSS"] {
             rows.push(Row { what: what.into(), ours: None, theirs: None, unit: "-", goal: "-".into(), note: "SKIPPED: no skarnet stack (SKARNET_ROOT or /opt/skarnet)".into() });
@@ -149,18 +150,19 @@ fn boots(sh: &Shell, rows: &mut Vec<Row>, n: usize) -> Result<()> {
     for i in 0..n {
         // Alternate, so drift on a shared machine hits both sides alike.
         eprintln!("bench: boot pair {}/{n}", i + 1);
-        ours.extend(sample(&b, "/sbin/init", "none"));
+        ours.extend(sample(&b, "/sbin/init", "none", icount));
         if have_ref {
-            theirs.extend(sample(&b, reference, "none"));
+            theirs.extend(sample(&b, reference, "none", icount));
         }
         // The same with a process that ignores TERM: both sides wait out the grace.
-        ours_stuck.extend(sample(&b, "/sbin/init", "term-ignorer").map(|s| s.shutdown));
+        ours_stuck.extend(sample(&b, "/sbin/init", "term-ignorer", icount).map(|s| s.shutdown));
         if have_ref {
-            ref_stuck.extend(sample(&b, reference, "term-ignorer").map(|s| s.shutdown));
+            ref_stuck.extend(sample(&b, reference, "term-ignorer", icount).map(|s| s.shutdown));
         }
     }
     let pick = |v: &[BootSample], f: fn(&BootSample) -> Option<f64>| -> Option<f64> { median(&mut v.iter().filter_map(f).collect::<Vec<_>>()) };
-    let note = format!("median of {}/{} boots, guest clock, TCG", ours.len(), theirs.len());
+    let clock = if icount { "guest instructions at 1 ns each (--icount)" } else { "guest clock, TCG" };
+    let note = format!("median of {}/{} boots, {clock}", ours.len(), theirs.len());
     let ref_note = if have_ref { String::new() } else { "; reference SKIPPED: no s6-linux-init-maker".into() };
     // A row of one measure taken from both sides' boots.
     let paired = |what: &str, f: fn(&BootSample) -> Option<f64>, unit: &'static str, goal: &str, note: String| Row {
@@ -333,10 +335,12 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     let mut p = lexopt::Parser::from_args(args);
     let mut n = 5usize;
     let mut skip_boots = false;
+    let mut icount = false;
     while let Some(arg) = p.next()? {
         match arg {
             Long("boots") => n = p.value()?.parse()?,
             Long("no-boots") => skip_boots = true,
+            Long("icount") => icount = true,
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -347,7 +351,7 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     sizes(&sh, &mut rows)?;
     tooling(&sh, &mut rows)?;
     if !skip_boots {
-        boots(&sh, &mut rows, n)?;
+        boots(&sh, &mut rows, n, icount)?;
     }
     let mut table = String::new();
     let _ = writeln!(table, "{:<46} {:>10} {:>10} {:>8}  {:<16} note", "measure", "kiss-s6", "C ref", "ratio", "goal");

@@ -153,6 +153,7 @@ pub fn boot_fault(b: &Bootable, test: &str, fault: &str, stream: bool, triggers:
         stream,
         triggers,
         interactive: test == "shell",
+        icount: false,
     };
     qemu::run(&vm)
 }

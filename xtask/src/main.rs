@@ -34,7 +34,7 @@ const USAGE: &str = "usage: cargo xtask COMMAND
   boot [--disk] [--userland busybox|toybox] [--shell] [--keep]
                                                    build the package, boot it in QEMU, power off
   ci                                               the whole test suite (cargo test + QEMU boots)
-  bench [--boots N] [--no-boots]                   kiss-s6 versus s6-linux-init and s6-rc-compile";
+  bench [--boots N] [--no-boots] [--icount]        kiss-s6 versus s6-linux-init and s6-rc-compile";
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

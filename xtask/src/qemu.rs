@@ -23,6 +23,9 @@ pub struct Vm {
     pub triggers: Vec<(String, String)>,
     /// Interactive: the console on this terminal instead of a log (cargo xtask boot --shell).
     pub interactive: bool,
+    /// Guest time counted in instructions, 1 ns each (`-icount shift=0,sleep=off`): a run
+    /// gives the same times whatever the host's load (`cargo xtask bench --icount`).
+    pub icount: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +75,9 @@ fn command(vm: &Vm) -> Command {
         c.arg("-drive").arg(format!("file={},format=raw,if=virtio", d.display()));
     }
     c.arg("-append").arg(&vm.append);
+    if vm.icount {
+        c.args(["-icount", "shift=0,sleep=off"]);
+    }
     if vm.interactive {
         c.args(["-serial", "mon:stdio"]);
     } else {
