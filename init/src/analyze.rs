@@ -16,6 +16,7 @@ use lexopt::prelude::*;
 
 use crate::bootlog::{self, Event, Line};
 use crate::decimal::fixed;
+use crate::sort::map_of;
 use crate::msg::{Error, Result};
 use crate::status::{self, Kind};
 
@@ -109,8 +110,7 @@ pub fn build(lines: &[Line]) -> Timeline {
 /// The critical chain: the span of `targets` that ended last, then, repeatedly, the
 /// dependency that ended last before the current one started (what it waited for).
 pub fn critical_chain<'a>(tl: &'a Timeline, deps: &BTreeMap<String, Vec<String>>, targets: &[String]) -> Vec<&'a Span> {
-    let mut by_name: BTreeMap<&str, &Span> = BTreeMap::new();
-    by_name.extend(tl.spans.iter().map(|s| (s.name.as_str(), s))); // not collect(): see sort.rs
+    let by_name: BTreeMap<&str, &Span> = map_of(tl.spans.iter().map(|s| (s.name.as_str(), s)));
     let mut cur = tl
         .spans
         .iter()
@@ -277,8 +277,7 @@ pub fn render_svg(tl: &Timeline, deps: &BTreeMap<String, Vec<String>>, chain: &[
             fixed(*b, 3)
         );
     }
-    let mut row_of: BTreeMap<&str, usize> = BTreeMap::new();
-    row_of.extend(spans.iter().enumerate().map(|(i, sp)| (sp.name.as_str(), phases.len() + i))); // not collect(): see sort.rs
+    let row_of: BTreeMap<&str, usize> = map_of(spans.iter().enumerate().map(|(i, sp)| (sp.name.as_str(), phases.len() + i)));
     // Dependencies under the bars: from the end of what it waited for to its start.
     for sp in &spans {
         for d in deps.get(&sp.name).into_iter().flatten() {

@@ -2,10 +2,26 @@
 //! per element type and comparator; this sorts positions (one type, one comparator: a
 //! `dyn Fn`) and then moves the elements into that order.
 //!
-//! For the same reason maps and sets are filled with `extend`, never `collect()`: collecting
-//! into a BTreeMap or BTreeSet sorts first, one more sort compiled per element type (~5 KiB).
+//! For the same reason maps and sets are built with [`set_of`] and [`map_of`], never
+//! `collect()`: collecting into a BTreeMap or BTreeSet sorts first, one more sort compiled
+//! per element type (~5 KiB).
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What `items.collect::<BTreeSet<_>>()` gives, without its sort.
+pub fn set_of<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
+    let mut s = BTreeSet::new();
+    s.extend(items);
+    s
+}
+
+/// What `items.collect::<BTreeMap<_, _>>()` gives (the last value of a key wins), without its sort.
+pub fn map_of<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
+    let mut m = BTreeMap::new();
+    m.extend(items);
+    m
+}
 
 /// What `v.sort_by(cmp)` does: a stable sort, equal elements keep their order.
 pub fn sort_by<T>(v: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) {

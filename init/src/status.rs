@@ -18,6 +18,7 @@ use lexopt::prelude::*;
 
 use crate::bootlog::{self, Event, Line};
 use crate::msg::{Error, Result};
+use crate::sort::{map_of, set_of};
 
 pub const LIVE: &str = "/run/s6-rc";
 
@@ -63,13 +64,6 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
-/// A set of names; extend, not collect(): see sort.rs.
-fn set(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
-    let mut s = BTreeSet::new();
-    s.extend(names);
-    s
-}
-
 fn live_str(live: &Path) -> String {
     live.to_string_lossy().into_owned()
 }
@@ -90,8 +84,8 @@ pub fn query_db(live: &Path) -> Result<Db> {
     for n in words(&run("s6-rc-db", &["-l", &l, "list", "longruns"])?) {
         db.kinds.insert(n, Kind::Longrun);
     }
-    db.bundles = set(words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?));
-    db.up = set(words(&run("s6-rc", &["-l", &l, "-a", "list"])?));
+    db.bundles = set_of(words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?));
+    db.up = set_of(words(&run("s6-rc", &["-l", &l, "-a", "list"])?));
     Ok(db)
 }
 
@@ -100,18 +94,16 @@ pub fn closure(live: &Path, db: &Db, names: &[String]) -> Result<BTreeSet<String
     let l = live_str(live);
     let mut args = vec!["-l", l.as_str(), "-u", "all-dependencies"];
     args.extend(names.iter().map(String::as_str));
-    Ok(set(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n))))
+    Ok(set_of(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n))))
 }
 
 /// The direct dependencies of every atomic service (one s6-rc-db call each).
 pub fn dependencies(live: &Path, db: &Db) -> BTreeMap<String, Vec<String>> {
     let l = live_str(live);
-    let mut deps = BTreeMap::new(); // extend, not collect(): see sort.rs
-    deps.extend(db.kinds.keys().map(|n| {
+    map_of(db.kinds.keys().map(|n| {
         let d = run("s6-rc-db", &["-l", &l, "-u", "dependencies", n]).map(|o| words(&o)).unwrap_or_default();
         (n.clone(), d)
-    }));
-    deps
+    }))
 }
 
 /// A longrun's supervision status (s6's 35-byte `supervise/status`).

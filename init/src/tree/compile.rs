@@ -14,6 +14,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::source::Scope;
 use super::{default_sources, load, under};
 use crate::child::{self, Setup};
 use crate::msg::{self, Error, Result};
@@ -64,7 +65,7 @@ fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
 /// transition failed).
 pub fn compile(root: &Path, update: bool) -> Result<i32> {
     let sources = default_sources(root);
-    let (model, _, defs) = load(&sources, true, super::source::Scope::Everything)?;
+    let (model, _, defs) = load(&sources, true, Scope::Everything)?;
     for d in &model.diags {
         let _ = writeln!(io::stderr(), "{d}");
     }

@@ -274,8 +274,7 @@ impl Graph {
             }
         }
         // Indices follow name order, so the smallest index is the smallest name.
-        let mut ready = BTreeSet::new();
-        ready.extend(closure.iter().copied().filter(|&x| pending[x] == 0)); // not collect(): see sort.rs
+        let mut ready = crate::sort::set_of(closure.iter().copied().filter(|&x| pending[x] == 0));
         let mut out = Vec::with_capacity(closure.len());
         while let Some(x) = ready.pop_first() {
             out.push(self.names[x].as_str());
