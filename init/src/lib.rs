@@ -33,6 +33,7 @@ pub mod analyze;
 pub mod bootlog;
 pub mod child;
 pub mod decimal;
+pub mod emergency;
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -15,8 +15,13 @@
 //! "s6rc-db: start\n", the string table, 2·ndeps dependency indices, nproducers producer
 //! indices, then every service, longruns first: name, flags, timeout ×2, ndeps ×2, deps ×2,
 //! then for a longrun consumer, nproducers, producers, and for a oneshot (argc, offset)
-//! for down, up and reload (s6-rc 0.6; 0.5 has no reload), then the byte 0xfe; at the
-//! end "\ns6rc-db: end\n". Anything else is refused, never guessed.
+//! for down and up, then the byte 0xfe; at the end "\ns6rc-db: end\n". Every script takes
+//! argc + 1 of the nargvs argv slots (its null), and they add up to nargvs exactly.
+//!
+//! s6-rc 0.5.6.0 (what KISS ships) and 0.6.1.1 write this same layout (their
+//! s6rc_db_read.c and s6rc-db.h are identical); 0.6 only sets the essential flag on its own
+//! s6rc-oneshot-runner and s6rc-fdholder, which this reader skips. s6-rc 0.7 adds a third
+//! script per oneshot (reload, after up): read too. Anything else is refused, never guessed.
 
 use std::ffi::OsString;
 use std::fs;
@@ -65,11 +70,11 @@ fn string_at(table: &[u8], pos: u32) -> Option<String> {
     Some(String::from_utf8_lossy(&s[..end]).into_owned())
 }
 
-/// Parse `n` and `db`, with `argvs` scripts per oneshot (3 for s6-rc 0.6, 2 for 0.5).
+/// Parse `n` and `db`, with `argvs` scripts per oneshot (2 for s6-rc 0.5 and 0.6, 3 for 0.7).
 fn parse_with(n: &[u8], db: &[u8], argvs: usize) -> Option<Vec<DbService>> {
     let mut c = Cursor { b: n, at: 0 };
     let (nshort, nlong, stringlen) = (c.u32()? as usize, c.u32()? as usize, c.u32()? as usize);
-    let (_nargvs, ndeps, nproducers) = (c.u32()?, c.u32()? as usize, c.u32()? as usize);
+    let (nargvs, ndeps, nproducers) = (c.u32()? as usize, c.u32()? as usize, c.u32()? as usize);
     if c.at != n.len() {
         return None;
     }
@@ -82,6 +87,8 @@ fn parse_with(n: &[u8], db: &[u8], argvs: usize) -> Option<Vec<DbService>> {
     c.skip_u32s(nproducers)?;
     let total = nshort.checked_add(nlong)?;
     let mut out = Vec::with_capacity(total.min(1 << 16));
+    // The argv slots the oneshots' scripts take, each argc + its null: nargvs in all.
+    let mut slots = 0usize;
     for i in 0..total {
         let name = string_at(table, c.u32()?)?;
         c.skip_u32s(7)?; // flags, timeouts, ndeps, deps
@@ -91,8 +98,9 @@ fn parse_with(n: &[u8], db: &[u8], argvs: usize) -> Option<Vec<DbService>> {
             c.skip_u32s(3)?;
         } else {
             for j in 0..argvs {
-                let argc = c.u32()?;
+                let argc = c.u32()? as usize;
                 c.u32()?;
+                slots = slots.checked_add(argc)?.checked_add(1)?;
                 if j == 0 {
                     has_down = argc > 0;
                 }
@@ -103,7 +111,7 @@ fn parse_with(n: &[u8], db: &[u8], argvs: usize) -> Option<Vec<DbService>> {
         }
         out.push(DbService { name, longrun, has_down });
     }
-    (c.bytes(END.len())? == END && c.at == db.len()).then_some(out)
+    (slots == nargvs && c.bytes(END.len())? == END && c.at == db.len()).then_some(out)
 }
 
 /// The atomic services of the compiled database in `compiled`.
@@ -113,7 +121,7 @@ pub fn read(compiled: &Path) -> Result<Vec<DbService>> {
         fs::read(&p).map_err(|e| Error::io(format_args!("read {}", p.display()), &e))
     };
     let (n, db) = (rd("n")?, rd("db")?);
-    parse_with(&n, &db, 3).or_else(|| parse_with(&n, &db, 2)).ok_or_else(|| {
+    parse_with(&n, &db, 2).or_else(|| parse_with(&n, &db, 3)).ok_or_else(|| {
         Error::new(
             1,
             format!("{}: not a service database this kiss-s6 can read (another s6-rc version?)", compiled.display()),
@@ -157,11 +165,14 @@ mod tests {
         v.iter().flat_map(|x| x.to_be_bytes()).collect()
     }
 
-    /// The database s6-rc-compile 0.6 makes of oneshot `a` (up only) and `b` (up and
-    /// down), as xxd shows its COMPILED/n and COMPILED/db.
-    fn sample() -> (Vec<u8>, Vec<u8>) {
+    /// The database s6-rc-compile makes of oneshot `a` (up only) and `b` (up and down), as
+    /// xxd shows its COMPILED/n and COMPILED/db: with 2 scripts per oneshot (down, up) as
+    /// s6-rc 0.5 and 0.6 write it, or 3 (down, up, reload: s6-rc 0.7).
+    fn sample(argvs: usize) -> (Vec<u8>, Vec<u8>) {
         let table = b"s6rc-oneshot-runner\0s6rc-fdholder\0a\0true\0b\0echo\0hi\0echo\0bye\0";
-        let n = be(&[2, 2, table.len() as u32, 11, 2, 0]);
+        // a: down 0+1, up 1+1; b: down 2+1, up 2+1; and a null reload for each with 0.7.
+        let nargvs = if argvs == 3 { 11 } else { 9 };
+        let n = be(&[2, 2, table.len() as u32, nargvs, 2, 0]);
         let mut db = START.to_vec();
         db.extend_from_slice(table);
         db.extend(be(&[1, 0, 0, 1])); // deps: fdholder→runner, and back
@@ -173,7 +184,10 @@ mod tests {
         db.extend(longrun(0, 0));
         db.extend(longrun(20, 1));
         let oneshot = |name: u32, down: (u32, u32), up: (u32, u32)| {
-            let mut v = be(&[name, 0, 0, 0, 1, 0, 2, 0, down.0, down.1, up.0, up.1, 0, 0]);
+            let mut v = be(&[name, 0, 0, 0, 1, 0, 2, 0, down.0, down.1, up.0, up.1]);
+            if argvs == 3 {
+                v.extend(be(&[0, 0]));
+            }
             v.push(0xfe);
             v
         };
@@ -185,18 +199,40 @@ mod tests {
 
     #[test]
     fn reads_names_types_and_down_scripts() {
-        let (n, db) = sample();
-        let s = parse_with(&n, &db, 3).unwrap();
-        let names: Vec<_> = s.iter().map(|s| (s.name.as_str(), s.longrun, s.has_down)).collect();
-        assert_eq!(names, [("s6rc-oneshot-runner", true, false), ("s6rc-fdholder", true, false), ("a", false, false), ("b", false, true)]);
-        assert_eq!(down_set(&s), ["b"]);
+        for argvs in [2, 3] {
+            let (n, db) = sample(argvs);
+            let s = parse_with(&n, &db, argvs).unwrap();
+            let names: Vec<_> = s.iter().map(|s| (s.name.as_str(), s.longrun, s.has_down)).collect();
+            assert_eq!(names, [("s6rc-oneshot-runner", true, false), ("s6rc-fdholder", true, false), ("a", false, false), ("b", false, true)]);
+            assert_eq!(down_set(&s), ["b"]);
+        }
+    }
+
+    /// `read` takes both layouts from disk, whatever the s6-rc version that wrote them.
+    #[test]
+    fn reads_either_version_from_a_directory() {
+        for argvs in [2, 3] {
+            let dir = std::env::temp_dir().join(format!("kiss-s6-s6rcdb-{argvs}-{}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            let (n, db) = sample(argvs);
+            fs::write(dir.join("n"), n).unwrap();
+            fs::write(dir.join("db"), db).unwrap();
+            let names: Vec<String> = read(&dir).unwrap().into_iter().map(|s| s.name).collect();
+            assert_eq!(names, ["s6rc-oneshot-runner", "s6rc-fdholder", "a", "b"]);
+            fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[test]
     fn refuses_what_it_cannot_read_exactly() {
-        let (n, db) = sample();
-        // The wrong layout (2 scripts) does not line up with the 0xfe markers.
-        assert!(parse_with(&n, &db, 2).is_none());
+        // The wrong layout does not line up with the 0xfe markers, nor with nargvs.
+        assert!(parse_with(&sample(2).0, &sample(2).1, 3).is_none());
+        assert!(parse_with(&sample(3).0, &sample(3).1, 2).is_none());
+        // An argv count that does not add up to nargvs.
+        let (mut n, db) = sample(3);
+        n[15] += 1;
+        assert!(parse_with(&n, &db, 3).is_none());
+        let (n, db) = sample(3);
         for cut in [0, 5, START.len() + 3, db.len() / 2, db.len() - 1] {
             assert!(parse_with(&n, &db[..cut], 3).is_none(), "truncated at {cut}");
         }

@@ -8,10 +8,10 @@
 //! A fatal error never panics the kernel: it is printed on the console and in /dev/kmsg and
 //! an emergency shell is started; when it exits, the machine reboots.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
-use nix::sys::reboot::RebootMode;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, setsid, ForkResult};
 
 use crate::decimal::fixed;
 use crate::config::{self, Config};
 use crate::msg::{self, Error, Result};
+use crate::emergency::{console_stdio, emergency, find_first, reset_signals};
 use crate::sys::{RealSys, Sys};
 
 /// Every path stage 1 touches, so tests can point it into a temporary tree.
@@ -39,6 +39,8 @@ pub struct Paths {
     pub config: PathBuf,
     pub rc_init: PathBuf,
     pub scandir: PathBuf,
+    /// The mount table as the initramfs left it (see [`HANDOVER`]).
+    pub mounts: PathBuf,
 }
 
 impl Default for Paths {
@@ -51,6 +53,7 @@ impl Default for Paths {
             config: config::DEFAULT_PATH.into(),
             rc_init: "/usr/lib/kiss-s6/rc.init".into(),
             scandir: "/run/service".into(),
+            mounts: "/proc/self/mounts".into(),
         }
     }
 }
@@ -60,9 +63,10 @@ pub const LOGGER_FIFO: &str = "s6-svscan-log/fifo";
 pub const CAD_MARK: &str = "kiss-s6/ctrl-alt-del";
 pub const SHUTDOWND_FIFO: &str = "s6-linux-init-shutdownd/fifo";
 pub const UNCAUGHT_LOGS: &str = "uncaught-logs";
+/// Under /run: the mount table as stage 1 found it (/proc/self/mounts' format), when an
+/// initramfs had mounted /proc: what it handed over.
+pub const HANDOVER: &str = "kiss-s6/handover-mounts";
 const SVSCAN_CANDIDATES: [&str; 3] = ["/usr/bin/s6-svscan", "/bin/s6-svscan", "/usr/local/bin/s6-svscan"];
-const SHELL_CANDIDATES: [&str; 6] =
-    ["/usr/bin/sulogin", "/sbin/sulogin", "/bin/sulogin", "/usr/bin/sh", "/bin/sh", "/usr/bin/busybox"];
 
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     if nix::unistd::getpid().as_raw() != 1 {
@@ -73,7 +77,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let paths = Paths::default();
     let mut sys = RealSys;
     let e = run(&mut sys, &paths, &args);
-    emergency(&e)
+    emergency(&e, &paths.dev)
 }
 
 /// The runlevel: the first kernel command-line word that is `default` or `1`–`5`
@@ -125,8 +129,10 @@ pub fn build_env(kernel_env: Vec<(String, String)>, envdir: Vec<(String, Option<
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-/// Mount /dev and /run as needed: the part of stage 1 that goes through `Sys`.
-pub fn mount_early(sys: &mut dyn Sys, p: &Paths) -> Result<()> {
+/// Mount /dev and /run as needed: the part of stage 1 that goes through `Sys`. Returns what
+/// it changed on a mount it kept, for the console (not set up yet when this runs).
+pub fn mount_early(sys: &mut dyn Sys, p: &Paths) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
     let dev = p.dev.to_string_lossy();
     // Debian-like kernels do not automount devtmpfs under an initramfs; an initramfs that
     // switch_root'ed with its /dev moved in already has one: keep it (s6-linux-init -d dies
@@ -139,8 +145,66 @@ pub fn mount_early(sys: &mut dyn Sys, p: &Paths) -> Result<()> {
     if !sys.is_mountpoint(&run).unwrap_or(false) {
         sys.mount("tmpfs", &run, "tmpfs", MsFlags::MS_NODEV | MsFlags::MS_NOSUID, "mode=0755")
             .map_err(|e| Error::sys(format!("mount a tmpfs on {run}"), e))?;
+    } else {
+        notes.extend(make_run_fit(sys, &run)?);
+        notes.extend(forget_initramfs_systemd(sys, &run));
     }
-    Ok(())
+    Ok(notes)
+}
+
+/// A systemd-based initramfs (dracut's) leaves /run/systemd/system behind, the directory
+/// by which programs tell that systemd is the running init (sd_booted(3)): libsystemd
+/// users, udev and elogind would then talk to a systemd that is not there. It is removed
+/// when empty, as systemd leaves it; anything in it is kept and named.
+fn forget_initramfs_systemd(sys: &mut dyn Sys, run: &str) -> Option<String> {
+    let dir = format!("{run}/systemd/system");
+    match sys.rmdir(&dir) {
+        Ok(()) => Some(format!("removed {dir}, left by the initramfs's systemd (programs would believe systemd runs)")),
+        Err(Errno::ENOENT) => None,
+        Err(e) => Some(format!("{dir} is left by the initramfs's systemd and could not be removed ({}): programs may believe systemd runs", e.desc())),
+    }
+}
+
+/// The flags a kept /run may keep: everything but noexec and read-only.
+const RUN_KEEPS: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOATIME)
+    .union(MsFlags::MS_NODIRATIME)
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_SYNCHRONOUS)
+    .union(MsFlags::MS_MANDLOCK);
+
+/// A /run an initramfs mounted is kept with everything in it (/run/initramfs, /run/udev,
+/// /run/cryptsetup…), but the scandir lives there and its run scripts must execute:
+/// initramfs-tools mounts it `nodev,noexec,nosuid,size=10%`. Remount it exec (and rw),
+/// keeping its other flags and its size; a /run that stays noexec is fatal, since nothing
+/// under /run/service could start and the boot would hang.
+fn make_run_fit(sys: &mut dyn Sys, run: &str) -> Result<Option<String>> {
+    let bad = MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    let flags = sys.mount_flags(run).map_err(|e| Error::sys(format!("statvfs {run}"), e))?;
+    if !flags.intersects(bad) {
+        return Ok(None);
+    }
+    let was: Vec<&str> = [(MsFlags::MS_NOEXEC, "noexec"), (MsFlags::MS_RDONLY, "read-only")]
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    let was = was.join(" and ");
+    let cannot = |why: String| {
+        Error::new(
+            msg::EXIT_SYS,
+            format!("{run} is mounted {was} by the initramfs and {why}: the supervision tree's scripts under {run}/service could not run. Mount {run} without noexec in the initramfs"),
+        )
+    };
+    if let Err(e) = sys.mount("", run, "", MsFlags::MS_REMOUNT | (flags & RUN_KEEPS), "") {
+        return Err(cannot(format!("remounting it exec failed: {}", e.desc())));
+    }
+    match sys.mount_flags(run) {
+        Ok(f) if !f.intersects(bad) => Ok(Some(format!("{run} was mounted {was} by the initramfs: remounted it exec and read-write, its contents kept"))),
+        Ok(_) => Err(cannot("is still so after a remount".into())),
+        Err(e) => Err(cannot(format!("statvfs failed after the remount: {}", e.desc()))),
+    }
 }
 
 /// Copy the run-image into /run, keeping modes, symlinks and fifos; existing entries are
@@ -215,31 +279,6 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(format!("chmod {}", run.display()), &e))?;
     }
     Ok(())
-}
-
-fn find_first(candidates: &[&str]) -> Option<String> {
-    candidates.iter().find(|c| fs::metadata(c).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)).map(|s| s.to_string())
-}
-
-/// fds 0, 1, 2 on the console (O_NOCTTY: pid 1 must not get a controlling tty), falling back
-/// to /dev/null.
-fn console_stdio(dev: &Path) {
-    let console = dev.join("console");
-    let fd = open(&console, OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
-        .or_else(|_| open(&dev.join("null"), OFlag::O_RDWR, Mode::empty()));
-    if let Ok(fd) = fd {
-        let raw = fd.into_raw_fd();
-        for target in 0..3 {
-            if raw != target {
-                // SAFETY: replacing our own stdio descriptors.
-                unsafe { nix::libc::dup2(raw, target) };
-            }
-        }
-        if raw > 2 {
-            // SAFETY: raw is ours and now duplicated.
-            unsafe { nix::libc::close(raw) };
-        }
-    }
 }
 
 /// The fifo trick: make fd 1 and 2 the catch-all logger's fifo before the logger runs. A
@@ -321,12 +360,19 @@ fn resend_pending_cad(run: &Path, dev: &Path) {
     }
 }
 
-/// The stage-2 child: wait for the logger to read the fifo (at most 10 s, then keep the
-/// console), then exec rc.init RUNLEVEL ARGS….
+/// How long the stage-2 child waits for the catch-all logger to read its fifo. It is the
+/// first early service up (a few hundred ms under emulation); when it is not up by then,
+/// the supervision tree cannot run at all.
+pub const LOGGER_WAIT: Duration = Duration::from_secs(10);
+
+/// The stage-2 child: wait for the logger to read the fifo, then exec rc.init RUNLEVEL
+/// ARGS…. A logger that does not start within [`LOGGER_WAIT`] means nothing in the scandir
+/// can start (the boot would hang in s6-rc, and pid 1 would block once the fifo is full):
+/// say why on the console, keep the fifo drained, and start the emergency shell.
 fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let _ = setsid();
     let fifo = p.scandir.join(LOGGER_FIFO);
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + LOGGER_WAIT;
     loop {
         match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty()) {
             Ok(fd) => {
@@ -340,9 +386,17 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
             }
             Err(Errno::ENXIO) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
-                console_stdio(&p.dev);
-                msg::warn(format!("the catch-all logger is not reading {} ({}): rc.init output goes to the console", fifo.display(), e.desc()));
-                break;
+                let logs = p.run.join(UNCAUGHT_LOGS).join("current");
+                drain_fifo(&fifo, &logs);
+                let why = if e == Errno::ENXIO { early_failure(&p.scandir, &p.run, "s6-svscan-log", env) } else { format!("unable to open {}: {}", fifo.display(), e.desc()) };
+                let text = format!(
+                    "the catch-all logger did not start within {} s: {why}. Nothing under {} can run, so the boot cannot go on (at {} s of uptime); the supervisor's own messages are in {}",
+                    LOGGER_WAIT.as_secs(),
+                    p.scandir.display(),
+                    fixed(uptime(), 1),
+                    logs.display()
+                );
+                emergency(&Error::new(msg::EXIT_SYS, text), &p.dev)
             }
         }
     }
@@ -360,27 +414,71 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let mut argv = vec![rc.clone(), level.to_string()];
     argv.extend(args.iter().filter(|a| a.as_str() != level).cloned());
     let e = RealSys.exec(&rc, &argv, env);
-    msg::print_fatal(&Error::sys(format!("exec {rc}"), e));
-    // SAFETY: leaving the forked child without running the parent's destructors.
-    unsafe { nix::libc::_exit(111) }
+    // Not only into the log: without rc.init no service and no login starts.
+    let e = Error::sys(format!("exec {rc}, the stage 2 script (is kiss-s6 installed completely?)"), e);
+    msg::print_fatal(&e);
+    emergency(&e, &p.dev)
 }
 
-/// Default dispositions for every signal (Rust ignores SIGPIPE; dispositions survive exec),
-/// and an empty mask, except SIGINT when `keep_sigint_blocked`: an early ctrl-alt-del then
-/// stays pending until s6-svscan handles it.
-fn reset_signals(keep_sigint_blocked: bool) {
-    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for sig in Signal::iterator() {
-        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
-            // SAFETY: installing SIG_DFL runs no code of ours.
-            let _ = unsafe { sigaction(sig, &dfl) };
+/// Keep reading the logger's fifo, appending to `log`, in a child of its own: with no
+/// reader, every writer (pid 1 included) blocks once the pipe is full.
+fn drain_fifo(fifo: &Path, log: &Path) {
+    // SAFETY: single-threaded; the child only reads, writes and exits.
+    if let Ok(ForkResult::Child) = unsafe { fork() } {
+        // Read-write: we are a writer too, so read never sees end-of-file between writers.
+        if let Ok(rd) = open(fifo, OFlag::O_RDWR, Mode::empty()) {
+            let mut out = fs::OpenOptions::new().append(true).create(true).mode(0o640).open(log).ok();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = nix::unistd::read(&rd, &mut buf) {
+                if let (Some(f), true) = (out.as_mut(), n > 0) {
+                    let _ = f.write_all(&buf[..n]);
+                }
+            }
+        }
+        // SAFETY: leave the child.
+        unsafe { nix::libc::_exit(0) }
+    }
+}
+
+/// Why the early service `name` in `scandir` did not start, as far as can be seen from
+/// outside: the first of a noexec `run` filesystem, a missing or non-executable run
+/// script, a missing interpreter on its `#!` line, no supervisor started for it, a
+/// missing s6-log (for the logger) in `env`'s PATH.
+pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> String {
+    let dir = scandir.join(name);
+    let script = dir.join("run");
+    if let Ok(st) = nix::sys::statvfs::statvfs(scandir) {
+        if st.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC) {
+            return format!("{} is mounted noexec", run.display());
         }
     }
-    let mut mask = SigSet::empty();
-    if keep_sigint_blocked {
-        mask.add(Signal::SIGINT);
+    let md = match fs::metadata(&script) {
+        Ok(md) => md,
+        Err(e) => return format!("{}: {}", script.display(), msg::io_desc(&e)),
+    };
+    if md.permissions().mode() & 0o111 == 0 {
+        return format!("{} is not executable", script.display());
     }
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    let first = fs::read(&script).ok().and_then(|b| b.split(|c| *c == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()));
+    if let Some(interp) = first.as_deref().and_then(|l| l.strip_prefix("#!")).and_then(|l| l.split_whitespace().next()) {
+        match fs::metadata(interp) {
+            Err(e) => return format!("the interpreter of {}, {interp}: {} (is execline installed?)", script.display(), msg::io_desc(&e)),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => return format!("the interpreter of {}, {interp}, is not executable", script.display()),
+            Ok(_) => {}
+        }
+    }
+    let path = env.iter().find_map(|v| v.strip_prefix("PATH=")).unwrap_or("/usr/bin:/bin");
+    let in_path = |prog: &str| path.split(':').any(|d| find_first(&[&format!("{d}/{prog}")]).is_some());
+    if !dir.join("supervise").exists() {
+        if !in_path("s6-supervise") {
+            return format!("s6-supervise is not in PATH ({path}): is s6 installed?");
+        }
+        return format!("s6-svscan started no supervisor for {}", dir.display());
+    }
+    if name == "s6-svscan-log" && !in_path("s6-log") {
+        return format!("s6-log is not in PATH ({path}): is s6 installed?");
+    }
+    format!("no cause found for {}: its supervisor runs", dir.display())
 }
 
 fn kernel_env() -> Vec<(String, String)> {
@@ -410,9 +508,14 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     // The config lives on the root filesystem, readable before anything is mounted.
     let cfg = config::load(&p.config);
     umask(Mode::from_bits_truncate(cfg.umask as nix::libc::mode_t));
+    // What the initramfs handed over, before stage 1 changes it (/proc is there when an
+    // initramfs moved it in): kept in /run for the admin (and the initramfs cases).
+    let handover = fs::read(&p.mounts).ok();
     let mounted = mount_early(sys, p);
     console_stdio(&p.dev);
-    mounted?;
+    for note in mounted? {
+        msg::info(note);
+    }
     if let Err(e) = cad {
         // EINVAL in a child pid namespace (tests, containers): nothing to disable there.
         if cfg.verbosity > 1 || e != Errno::EINVAL {
@@ -424,6 +527,9 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     }
     copy_tree(&p.run_image, &p.run)?;
     finish_run_image(p, &cfg)?;
+    if let Some(table) = handover {
+        let _ = fs::write(p.run.join(HANDOVER), table);
+    }
     let env = build_env(kernel_env(), read_envdir(&p.env_dir), &cfg);
     let level = runlevel(args, &cfg);
 
@@ -454,67 +560,11 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     Err(Error::sys(format!("exec {svscan}"), e))
 }
 
-/// Print a fatal error on the console and in the kernel log, then run an emergency shell;
-/// when it exits, sync and reboot. Never returns to the kernel (which would panic).
-pub fn emergency(e: &Error) -> ! {
-    let line = e.to_string();
-    msg::print_fatal(e);
-    if let Ok(mut k) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open("/dev/kmsg") {
-        // One write(2) per kernel log record: writeln! would split it into several.
-        let _ = k.write_all(format!("<3>{line}\n").as_bytes());
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "kiss-s6: starting an emergency shell; the machine reboots when it exits.\n\
-         kiss-s6: to get back to busybox init: `kiss a busybox /usr/bin/init`, or boot with init=/bin/sh."
-    );
-    reset_signals(false);
-    if let Some(shell) = find_first(&SHELL_CANDIDATES) {
-        let argv: Vec<CString> = if shell.ends_with("busybox") {
-            vec![CString::new("sh").unwrap_or_default()]
-        } else {
-            vec![CString::new(shell.as_str()).unwrap_or_default()]
-        };
-        // SAFETY: single-threaded pid 1; the child only execs or exits.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                let _ = setsid();
-                // SAFETY: fd 0 is the console; make it our controlling tty for job control.
-                unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 1) };
-                let path = CString::new(shell.as_str()).unwrap_or_default();
-                let _ = nix::unistd::execv(&path, &argv);
-                // SAFETY: leave the child.
-                unsafe { nix::libc::_exit(127) }
-            }
-            Ok(ForkResult::Parent { child }) => {
-                // As pid 1 we also inherit orphans: reap everything until the shell is gone.
-                loop {
-                    match nix::sys::wait::waitpid(None, None) {
-                        Ok(st) if st.pid() == Some(child) => break,
-                        Err(Errno::ECHILD) => break,
-                        _ => {}
-                    }
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_secs(30)),
-        }
-    } else {
-        let _ = writeln!(std::io::stderr(), "kiss-s6: no shell found ({}); rebooting in 30 s", SHELL_CANDIDATES.join(", "));
-        std::thread::sleep(Duration::from_secs(30));
-    }
-    let mut sys = RealSys;
-    sys.sync();
-    let e = sys.reboot(RebootMode::RB_AUTOBOOT);
-    msg::print_fatal(&Error::sys("reboot", e));
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sys::FakeSys;
+    use std::ffi::CString;
 
     fn paths() -> Paths {
         Paths::default()
@@ -537,9 +587,64 @@ mod tests {
 
     #[test]
     fn keeps_what_an_initramfs_mounted() {
-        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mountpoint("/run");
+        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", MsFlags::MS_NOSUID | MsFlags::MS_NODEV);
+        assert_eq!(mount_early(&mut sys, &paths()).unwrap(), Vec::<String>::new());
+        assert_eq!(sys.calls, vec!["is_mountpoint /dev", "is_mountpoint /run", "mount_flags /run", "rmdir /run/systemd/system"]);
+    }
+
+    /// dracut's systemd leaves /run/systemd/system, by which programs believe systemd runs.
+    #[test]
+    fn the_initramfs_systemd_marker_is_removed_from_a_kept_run() {
+        let kept = || FakeSys::new().with_mountpoint("/dev").with_mount("/run", MsFlags::MS_NOSUID);
+        let mut sys = kept().with_dir("/run/systemd/system");
+        assert_eq!(mount_early(&mut sys, &paths()).unwrap(), vec!["removed /run/systemd/system, left by the initramfs's systemd (programs would believe systemd runs)"]);
+        assert_eq!(sys.calls.last().unwrap(), "rmdir /run/systemd/system");
+        assert!(sys.dirs.is_empty());
+        // Not there (initramfs-tools, our stage 0): nothing said.
+        assert!(mount_early(&mut kept(), &paths()).unwrap().is_empty());
+        // Not empty: kept, and said.
+        let mut sys = kept().fail_on("rmdir", Errno::ENOTEMPTY);
+        assert!(mount_early(&mut sys, &paths()).unwrap()[0].contains("could not be removed (Directory not empty)"));
+        // A /run stage 1 mounted itself is fresh: nothing to look for.
+        let mut sys = FakeSys::new().with_mountpoint("/dev");
         mount_early(&mut sys, &paths()).unwrap();
-        assert_eq!(sys.calls, vec!["is_mountpoint /dev", "is_mountpoint /run"]);
+        assert!(!sys.calls.iter().any(|c| c.starts_with("rmdir")));
+    }
+
+    /// initramfs-tools: `mount -t tmpfs -o nodev,noexec,nosuid,size=10%,mode=0755 tmpfs /run`.
+    /// The /run it hands over is remounted exec, keeping nosuid and nodev (and, with no
+    /// data given, its size and contents), and the console is told.
+    #[test]
+    fn a_noexec_run_from_the_initramfs_is_remounted_exec() {
+        let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
+        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", noexec);
+        let notes = mount_early(&mut sys, &paths()).unwrap();
+        assert_eq!(
+            sys.calls,
+            vec!["is_mountpoint /dev", "is_mountpoint /run", "mount_flags /run", "mount  /run  0x200026 ", "mount_flags /run", "rmdir /run/systemd/system"]
+        );
+        assert_eq!(notes, vec!["/run was mounted noexec by the initramfs: remounted it exec and read-write, its contents kept"]);
+        // Read-only too: both named, both cleared.
+        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC);
+        let notes = mount_early(&mut sys, &paths()).unwrap();
+        assert_eq!(sys.calls[3], "mount  /run  0x20 ");
+        assert!(notes[0].starts_with("/run was mounted noexec and read-only by the initramfs"), "{notes:?}");
+    }
+
+    /// A /run that cannot be made executable is fatal (the emergency shell), never a boot
+    /// that hangs because no run script can start.
+    #[test]
+    fn a_run_that_stays_noexec_is_fatal_and_says_why() {
+        let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", noexec).fail_on("mount  /run", Errno::EPERM);
+        let e = mount_early(&mut sys, &paths()).unwrap_err();
+        assert_eq!(e.code, 111);
+        assert_eq!(
+            e.text,
+            "/run is mounted noexec by the initramfs and remounting it exec failed: Operation not permitted: the supervision tree's scripts under /run/service could not run. Mount /run without noexec in the initramfs"
+        );
+        let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", noexec).fail_on("mount_flags", Errno::EIO);
+        assert_eq!(mount_early(&mut sys, &paths()).unwrap_err().text, "unable to statvfs /run: I/O error");
     }
 
     #[test]
@@ -610,6 +715,39 @@ mod tests {
         assert!(dst.join("kiss-s6/console-log").exists());
         fs::remove_dir_all(&base).unwrap();
         assert!(copy_tree(Path::new("/nonexistent/ri"), Path::new("/tmp")).unwrap_err().text.starts_with("unable to read /nonexistent/ri"));
+    }
+
+    /// Each reason the logger cannot start is named, first cause first.
+    #[test]
+    fn early_failure_names_the_cause() {
+        let base = std::env::temp_dir().join(format!("kiss-s6-early-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (scandir, bin) = (base.join("service"), base.join("bin"));
+        let svc = scandir.join("s6-svscan-log");
+        fs::create_dir_all(&svc).unwrap();
+        fs::create_dir_all(&bin).unwrap();
+        let env = vec![format!("PATH={}", bin.display())];
+        let why = || early_failure(&scandir, &base, "s6-svscan-log", &env);
+        assert_eq!(why(), format!("{}/run: No such file or directory", svc.display()));
+        fs::write(svc.join("run"), format!("#!{}/execlineb -P\ns6-log t .\n", bin.display())).unwrap();
+        assert_eq!(why(), format!("{}/run is not executable", svc.display()));
+        fs::set_permissions(svc.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            why(),
+            format!("the interpreter of {0}/run, {1}/execlineb: No such file or directory (is execline installed?)", svc.display(), bin.display())
+        );
+        fs::write(bin.join("execlineb"), "").unwrap();
+        assert!(why().ends_with("/execlineb, is not executable"), "{}", why());
+        fs::set_permissions(bin.join("execlineb"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(why(), format!("s6-supervise is not in PATH ({}): is s6 installed?", bin.display()));
+        fs::write(bin.join("s6-supervise"), "").unwrap();
+        fs::set_permissions(bin.join("s6-supervise"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(why(), format!("s6-svscan started no supervisor for {}", svc.display()));
+        fs::create_dir(svc.join("supervise")).unwrap();
+        assert_eq!(why(), format!("s6-log is not in PATH ({}): is s6 installed?", bin.display()));
+        fs::copy(bin.join("s6-supervise"), bin.join("s6-log")).unwrap();
+        assert_eq!(why(), format!("no cause found for {}: its supervisor runs", svc.display()));
+        fs::remove_dir_all(&base).unwrap();
     }
 
     /// A SIGINT pending in a thread that blocks it is noted in /run; none, nothing written.

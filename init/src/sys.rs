@@ -28,6 +28,11 @@ pub trait Sys {
     fn sync(&mut self);
     /// Is `path` a mount point (its device differs from its parent's, or it is `/`)?
     fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno>;
+    /// The per-mount flags of the filesystem holding `path` (statvfs(2)'s `f_flag`, whose
+    /// ST_* bits are the MS_* bits: read-only, nosuid, nodev, noexec, atime rules).
+    fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno>;
+    /// rmdir(2).
+    fn rmdir(&mut self, path: &str) -> Result<(), Errno>;
 }
 
 /// The real thing.
@@ -82,6 +87,15 @@ impl Sys for RealSys {
     fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno> {
         crate::mounts::is_mountpoint(path)
     }
+
+    fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno> {
+        let st = nix::sys::statvfs::statvfs(path)?;
+        Ok(MsFlags::from_bits_truncate(st.flags().bits() as _))
+    }
+
+    fn rmdir(&mut self, path: &str) -> Result<(), Errno> {
+        std::fs::remove_dir(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
+    }
 }
 
 /// One recorded call of [`FakeSys`], rendered as text so tests compare plain strings.
@@ -89,12 +103,16 @@ pub type Call = String;
 
 /// A recording `Sys` for tests: every call is appended to `calls`; `fail` maps a call prefix
 /// (e.g. `"umount /"` or `"reboot"`) to the errno it returns, `mountpoints` lists what
-/// `is_mountpoint` answers true for.
+/// `is_mountpoint` answers true for, `flags` what `mount_flags` answers (none: no flags),
+/// which a remount of that path replaces, `dirs` the directories `rmdir` finds (others:
+/// ENOENT).
 #[derive(Debug, Default)]
 pub struct FakeSys {
     pub calls: Vec<Call>,
     pub fail: Vec<(String, Errno)>,
     pub mountpoints: Vec<String>,
+    pub flags: Vec<(String, MsFlags)>,
+    pub dirs: Vec<String>,
 }
 
 impl FakeSys {
@@ -110,6 +128,19 @@ impl FakeSys {
 
     pub fn with_mountpoint(mut self, path: &str) -> Self {
         self.mountpoints.push(path.to_string());
+        self
+    }
+
+    /// An (empty) directory `rmdir` can remove.
+    pub fn with_dir(mut self, path: &str) -> Self {
+        self.dirs.push(path.to_string());
+        self
+    }
+
+    /// A mount point at `path` with these mount flags.
+    pub fn with_mount(mut self, path: &str, flags: MsFlags) -> Self {
+        self.mountpoints.push(path.to_string());
+        self.flags.push((path.to_string(), flags));
         self
     }
 
@@ -129,6 +160,9 @@ impl Sys for FakeSys {
         if !flags.contains(MsFlags::MS_REMOUNT) && !self.mountpoints.iter().any(|m| m == target) {
             self.mountpoints.push(target.to_string());
         }
+        let kept = flags & !(MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
+        self.flags.retain(|(p, _)| p != target);
+        self.flags.push((target.to_string(), kept));
         Ok(())
     }
 
@@ -169,5 +203,17 @@ impl Sys for FakeSys {
     fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno> {
         self.record(format!("is_mountpoint {path}"))?;
         Ok(self.mountpoints.iter().any(|m| m == path))
+    }
+
+    fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno> {
+        self.record(format!("mount_flags {path}"))?;
+        Ok(self.flags.iter().find(|(p, _)| p == path).map(|(_, f)| *f).unwrap_or(MsFlags::empty()))
+    }
+
+    fn rmdir(&mut self, path: &str) -> Result<(), Errno> {
+        self.record(format!("rmdir {path}"))?;
+        let n = self.dirs.len();
+        self.dirs.retain(|d| d != path);
+        if self.dirs.len() < n { Ok(()) } else { Err(Errno::ENOENT) }
     }
 }

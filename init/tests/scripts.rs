@@ -606,6 +606,47 @@ fn shm_and_tmp_make_links_and_1777_targets_and_never_touch_a_real_tmp() {
     }
 }
 
+/// dracut's systemd mounts a tmpfs on /dev/shm and moves /dev into the root: an unused one
+/// is unmounted and replaced by the link; one in use is kept, and the console is told.
+#[test]
+fn an_initramfs_tmpfs_on_dev_shm_gives_way_to_the_link_unless_busy() {
+    if !ns_ready() {
+        return;
+    }
+    for sh in shells() {
+        let o = ns(&[], &sh, r#"
+            set -e
+            mount -t tmpfs t /run; mount -t tmpfs t /dev
+            # The host's own /dev/shm, hidden under our /dev, is still listed: count it.
+            host=$(grep -c ' /dev/shm ' /proc/self/mountinfo || true)
+            mkdir /dev/shm; mount -t tmpfs -o nosuid,nodev shm /dev/shm
+            $SH $S/virtual shm
+            echo "idle $(readlink /dev/shm) $(stat -c %a /run/shm) $((host - $(grep -c ' /dev/shm ' /proc/self/mountinfo || true)))"
+        "#);
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{sh}: {}", text(&o));
+        assert!(t.contains("idle /run/shm 1777 0"), "{sh}: {}", text(&o));
+
+        let o = ns(&[], &sh, r#"
+            set -e
+            mount -t tmpfs t /run; mount -t tmpfs t /dev
+            host=$(grep -c ' /dev/shm ' /proc/self/mountinfo || true)
+            mkdir /dev/shm; mount -t tmpfs -o nosuid,nodev shm /dev/shm
+            exec 3> /dev/shm/held
+            $SH $S/virtual shm
+            echo "busy $([ -L /dev/shm ] && echo link || echo kept) $(($(grep -c ' /dev/shm ' /proc/self/mountinfo) - host))"
+            cat /dev/console
+        "#);
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{sh}: {}", text(&o));
+        assert!(t.contains("busy kept 1"), "{sh}: {}", text(&o));
+        // The same line in the log (stderr) and on the console (here a file in the fake /dev).
+        let line = "/dev/shm is a filesystem mounted by the initramfs and in use: kept";
+        assert!(String::from_utf8_lossy(&o.stderr).contains(line), "{sh}: {}", text(&o));
+        assert!(t.contains(line), "{sh}: {}", text(&o));
+    }
+}
+
 /// Run the `proc` service's up file with execlineb, as s6-rc would, pointed at `dir`.
 fn execlineb() -> Option<PathBuf> {
     if let Some(b) = skarnet_bin() {

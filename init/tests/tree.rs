@@ -1,7 +1,9 @@
 //! `kiss-s6 check`, `order`, `compile`, `enable`, `disable`, run as the real binary over
-//! trees built in temp dirs. Where the real s6-rc-compile is found (PATH, $SKARNET_ROOT,
-//! /opt/skarnet) it is the reference: it must agree with `check` on every fixture; where it is
-//! missing those tests print `SKIPPED: s6-rc-compile not found` on stdout and stderr.
+//! trees built in temp dirs. Where the real s6-rc-compile is found (PATH, $SKARNET_ROOT) it
+//! is the reference: it must agree with `check` on every fixture; where it is missing those
+//! tests print `SKIPPED: s6-rc-compile not found` on stdout and stderr. KISS's s6-rc 0.5
+//! (`$SKARNET_KISS_ROOT`) is a second reference for the fixtures and the database format.
+//! `cargo xtask ci` sets both to the stacks it builds.
 
 mod common;
 use common::{skip, tmpdir};
@@ -253,9 +255,20 @@ fn every_rule_has_a_fixture_rejected_with_its_message() {
 #[test]
 fn s6_rc_compile_agrees_with_check_on_every_fixture() {
     let Some(compiler) = s6_rc_compile() else { return skip("s6-rc-compile not found") };
+    agrees_on_every_fixture(&[compiler.into_os_string()]);
+}
+
+/// KISS's s6-rc-compile (0.5.6.0) rejects, accepts and warns on the same fixtures as 0.6.
+#[test]
+fn s6_rc_compile_0_5_agrees_with_check_on_every_fixture() {
+    let Some(argv) = kiss_s6_rc_compile() else { return };
+    agrees_on_every_fixture(&argv);
+}
+
+fn agrees_on_every_fixture(argv: &[std::ffi::OsString]) {
     for f in fixtures() {
         let (dir, sources) = build_fixture(&f);
-        let out = Command::new(&compiler).arg(dir.join("compiled")).args(&sources).output().unwrap();
+        let out = Command::new(&argv[0]).args(&argv[1..]).arg(dir.join("compiled")).args(&sources).output().unwrap();
         let e = text(&out.stderr);
         let ours = check_fixture(&sources).status.code();
         match f.reference {
@@ -288,10 +301,38 @@ fn compile_shipped(tag: &str) -> Option<(PathBuf, String)> {
         skip("s6-rc-compile not found");
         return None;
     };
+    Some(compile_shipped_with(tag, &[compiler.into_os_string()]))
+}
+
+/// The shipped tree compiled by the s6-rc-compile command line `argv`.
+fn compile_shipped_with(tag: &str, argv: &[std::ffi::OsString]) -> (PathBuf, String) {
     let dir = tmpdir(tag);
-    let out = Command::new(&compiler).arg(dir.join("compiled")).args(shipped()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    Some((dir, text(&out.stderr)))
+    let out = Command::new(&argv[0]).args(&argv[1..]).arg(dir.join("compiled")).args(shipped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}: {}", argv, text(&out.stderr));
+    (dir, text(&out.stderr))
+}
+
+/// The s6-rc-compile of the skarnet stack KISS ships (s6-rc 0.5.6.0, linked against musl):
+/// see `kiss_tool`. None: SKIPPED said.
+fn kiss_s6_rc_compile() -> Option<Vec<std::ffi::OsString>> {
+    kiss_tool("s6-rc-compile")
+}
+
+/// A program of the skarnet stack KISS ships, from `$SKARNET_KISS_ROOT` (`cargo xtask ci`
+/// builds it; `cargo xtask skarnet kiss` prints it), run through musl's loader (Debian's
+/// musl package) with the stack's own libraries: `LOADER --library-path ROOT/usr/lib
+/// ROOT/usr/bin/NAME`. None: SKIPPED said.
+fn kiss_tool(name: &str) -> Option<Vec<std::ffi::OsString>> {
+    let Some(root) = std::env::var_os("SKARNET_KISS_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from) else {
+        skip(&format!("SKARNET_KISS_ROOT unset: no {name} of s6-rc 0.5 (KISS's) (cargo xtask skarnet kiss prints one)"));
+        return None;
+    };
+    let (loader, tool) = (Path::new("/lib/ld-musl-x86_64.so.1"), root.join("usr/bin").join(name));
+    if !tool.is_file() || !loader.exists() {
+        skip(&format!("{} or {} missing (SKARNET_KISS_ROOT; Debian package musl)", tool.display(), loader.display()));
+        return None;
+    }
+    Some(vec![loader.into(), "--library-path".into(), root.join("usr/lib").into(), tool.into()])
 }
 
 #[test]
@@ -898,6 +939,62 @@ fn problems_of_a_large_tree_come_out_in_name_order() {
 #[test]
 fn down_set_lists_longruns_and_oneshots_with_a_down_script() {
     let Some((dir, _)) = compile_shipped("down-set") else { return };
+    check_down_set(&dir);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same from a database s6-rc 0.5.6.0 (KISS's) compiled: the same layout as 0.6's, so
+/// the same answer; and exactly 0.6's answer when both compilers are at hand.
+#[test]
+fn down_set_reads_an_s6_rc_0_5_database() {
+    let Some(argv) = kiss_s6_rc_compile() else { return };
+    let (dir, stderr) = compile_shipped_with("down-set-0.5", &argv);
+    assert_eq!(stderr, "", "s6-rc-compile 0.5 warnings on the shipped tree");
+    let old = check_down_set(&dir);
+    fs::remove_dir_all(&dir).unwrap();
+    if let Some(c) = s6_rc_compile() {
+        let (dir, _) = compile_shipped_with("down-set-0.6", &[c.into_os_string()]);
+        assert_eq!(check_down_set(&dir), old, "s6-rc 0.5 and 0.6 databases give different down-sets");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A KISS machine moving between s6-rc 0.5 and 0.6 keeps its /etc/s6-rc/compiled: rc.init
+/// checks it with `s6-rc-db check` and compiles into /run only when that fails. The two
+/// versions write the same format (0.6 only flags its own s6rc-* services essential), so
+/// each accepts the other's database and lists the same services.
+#[test]
+fn s6_rc_0_5_and_0_6_databases_are_interchangeable() {
+    let Some(old_compile) = kiss_s6_rc_compile() else { return };
+    let Some(old_db) = kiss_tool("s6-rc-db") else { return };
+    let Some(new_compile) = s6_rc_compile() else { return skip("s6-rc-compile 0.6 not found (SKARNET_ROOT)") };
+    let new_db = new_compile.with_file_name("s6-rc-db");
+    let (old_dir, _) = compile_shipped_with("xdb-0.5", &old_compile);
+    let (new_dir, _) = compile_shipped_with("xdb-0.6", &[new_compile.into_os_string()]);
+    let db = |tool: &[std::ffi::OsString], dir: &Path, args: &[&str]| {
+        let out = Command::new(&tool[0]).args(&tool[1..]).arg("-c").arg(dir.join("compiled")).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{tool:?} {args:?} on {}: {}", dir.display(), text(&out.stderr));
+        text(&out.stdout)
+    };
+    let new_db = [new_db.into_os_string()];
+    for (tool, dir) in [(&old_db[..], &new_dir), (&new_db[..], &old_dir)] {
+        db(tool, dir, &["check"]);
+    }
+    let list = |tool: &[std::ffi::OsString], dir: &Path| {
+        let mut v: Vec<String> = db(tool, dir, &["list", "all"]).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list(&old_db, &new_dir), list(&new_db, &old_dir));
+    // The one difference: 0.6 marks s6-rc's own longruns essential.
+    assert_eq!(db(&new_db, &new_dir, &["flags", "s6rc-oneshot-runner"]).trim(), "00000001");
+    assert_eq!(db(&old_db, &old_dir, &["flags", "s6rc-oneshot-runner"]).trim(), "00000000");
+    fs::remove_dir_all(&old_dir).unwrap();
+    fs::remove_dir_all(&new_dir).unwrap();
+}
+
+/// Run `kiss-s6 down-set -l DIR` and check it against the shipped sources; its lines.
+fn check_down_set(dir: &Path) -> Vec<String> {
     let s = simple(&shipped());
     let has_down = |n: &str| shipped().iter().any(|src| src.join(n).join("down").exists());
     let mut longruns: Vec<String> = s.kind.iter().filter(|(_, k)| *k == "longrun").map(|(n, _)| n.clone()).collect();
@@ -914,7 +1011,7 @@ fn down_set_lists_longruns_and_oneshots_with_a_down_script() {
     o.sort();
     assert_eq!(l, longruns);
     assert_eq!(o, with_down);
-    fs::remove_dir_all(&dir).unwrap();
+    got
 }
 
 #[test]

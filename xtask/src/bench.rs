@@ -14,6 +14,7 @@ use xshell::{cmd, Shell};
 use crate::boot::{self, Bootable};
 use crate::image::{self, ImageOpts, Userland};
 use crate::qemu::{self, End};
+use crate::skarnet::{self, Set, Stack};
 use crate::{deps, Result};
 
 /// One row: what, ours, theirs, unit, ratio (ours/theirs), goal, note.
@@ -125,17 +126,18 @@ fn sample(b: &Bootable, init: &str, fault: &str, icount: bool) -> Option<BootSam
     Some(BootSample { userspace: up, to_rcinit, shutdown: down, shutdownd_kb: num(&r, "shutdownd-rss"), shutdownd_anon_kb: anon_kb(&r), stage1_kb: num(&r, "stage1-rss") })
 }
 
-fn boots(sh: &Shell, rows: &mut Vec<Row>, n: usize, icount: bool) -> Result<()> {
-    let Some(sk) = image::skarnet_root() else {
+fn boots(sh: &Shell, rows: &mut Vec<Row>, n: usize, icount: bool, stack: Option<&Stack>) -> Result<()> {
+    let Some(stack) = stack else {
         for what in ["userspace boot", "shutdown", "shutdown, a process ignores TERM", "shutdownd RSS", "stage 1 peak RSS"] {
-            rows.push(Row { what: what.into(), ours: None, theirs: None, unit: "-", goal: "-".into(), note: "SKIPPED: no skarnet stack (SKARNET_ROOT or /opt/skarnet)".into() });
+            rows.push(Row { what: what.into(), ours: None, theirs: None, unit: "-", goal: "-".into(), note: "SKIPPED: no skarnet stack (see the warning above)".into() });
         }
         return Ok(());
     };
+    let sk = stack.root.clone();
     if !sk.join("usr/bin/s6-linux-init-maker").exists() {
         eprintln!("bench: no s6-linux-init-maker in {}: the reference columns say SKIPPED", sk.display());
     }
-    let opts = ImageOpts { userland: Userland::Busybox, disk: false, test: true, skarnet: Some(sk.clone()) };
+    let opts = ImageOpts { userland: Userland::Busybox, disk: false, test: true, skarnet: Some(stack.clone()) };
     let b = boot::prepare(sh, "bench", &opts)?;
     let root = b.dir.join("root");
     let have_ref = sk.join("usr/bin/s6-linux-init-maker").exists();
@@ -218,7 +220,7 @@ fn strip_size(sh: &Shell, f: &Path) -> Option<u64> {
     Some(n)
 }
 
-fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
+fn sizes(sh: &Shell, rows: &mut Vec<Row>, sk: Option<&Path>) -> Result<()> {
     let repo = crate::root();
     let dest = repo.join("target/bench/pkg");
     let _ = fs::remove_dir_all(&dest);
@@ -228,7 +230,7 @@ fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
     }
     let bin = dest.join("usr/bin/kiss-s6");
     let ours = strip_size(sh, &bin).map(|n| n as f64 / 1024.0);
-    let theirs = image::skarnet_root().map(|sk| {
+    let theirs = sk.map(|sk| {
         ["s6-linux-init", "s6-linux-init-shutdownd", "s6-linux-init-hpr", "s6-linux-init-shutdown", "s6-linux-init-telinit", "s6-linux-init-umountall"]
             .iter()
             .filter_map(|b| strip_size(sh, &sk.join("usr/bin").join(b)))
@@ -236,7 +238,7 @@ fn sizes(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
             / 1024.0
     });
     let linkage = |f: &Path| if cmd!(sh, "file -L {f}").quiet().read().unwrap_or_default().contains("static") { "static" } else { "dynamic" };
-    let theirs_note = image::skarnet_root()
+    let theirs_note = sk
         .map(|sk| format!("theirs: 6 s6-linux-init binaries, {}", linkage(&sk.join("usr/bin/s6-linux-init"))))
         .unwrap_or_else(|| "theirs SKIPPED: no skarnet stack".into());
     rows.push(Row { what: "kiss-s6 binary, stripped".into(), ours, theirs, unit: "KiB", goal: "≤ 600 KiB".into(), note: format!("{}; {theirs_note}", linkage(&bin)) });
@@ -283,11 +285,11 @@ fn time<F: FnMut() -> bool>(mut f: F) -> Option<f64> {
     f().then(|| t.elapsed().as_secs_f64())
 }
 
-fn tooling(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
+fn tooling(sh: &Shell, rows: &mut Vec<Row>, sk: Option<&Path>) -> Result<()> {
     let repo = crate::root();
     let ours_bin = repo.join("target/x86_64-unknown-linux-musl/release/kiss-s6");
     let ours_bin = if ours_bin.exists() { ours_bin } else { repo.join("target/release/kiss-s6") };
-    let compile = image::skarnet_root().map(|sk| sk.join("usr/bin/s6-rc-compile"));
+    let compile = sk.map(|sk| sk.join("usr/bin/s6-rc-compile"));
     for n in [100usize, 1000, 10000] {
         let dir = repo.join(format!("target/bench/tree-{n}"));
         gen_tree(&dir, n)?;
@@ -318,7 +320,7 @@ fn tooling(sh: &Shell, rows: &mut Vec<Row>) -> Result<()> {
         let (ours, theirs) = (if o.len() == 3 { median(&mut o) } else { None }, if t.len() == 3 { median(&mut t) } else { None });
         let note = match (&ours, &compile) {
             (None, _) => "ours SKIPPED: kiss-s6 check/order failed on this tree (not implemented?)".to_string(),
-            (_, None) => "theirs SKIPPED: no s6-rc-compile (SKARNET_ROOT)".to_string(),
+            (_, None) => "theirs SKIPPED: no skarnet stack".to_string(),
             _ => "median of 3 after a warm-up run; theirs under ulimit -s unlimited".to_string(),
         };
         rows.push(Row { what: format!("check+order vs s6-rc-compile, {n} services"), ours, theirs, unit: "s", goal: if n == 10000 { "≥ 5× faster (≤ 0.2)".into() } else { "-".into() }, note });
@@ -341,17 +343,27 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             Long("boots") => n = p.value()?.parse()?,
             Long("no-boots") => skip_boots = true,
             Long("icount") => icount = true,
+            Long("sources") => skarnet::set_sources(p.value()?.into()),
             _ => return Err(arg.unexpected().into()),
         }
     }
     let sh = Shell::new()?;
     deps::ensure_host_packages(&sh)?;
     deps::ensure_musl_target(&sh);
+    // The C reference: the latest skarnet set (static), built and cached on first use.
+    let stack = match skarnet::stack(&sh, Set::Latest) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("bench: warning: no skarnet stack, the reference columns say SKIPPED: {e}");
+            None
+        }
+    };
+    let sk = stack.as_ref().map(|s| s.root.as_path());
     let mut rows = Vec::new();
-    sizes(&sh, &mut rows)?;
-    tooling(&sh, &mut rows)?;
+    sizes(&sh, &mut rows, sk)?;
+    tooling(&sh, &mut rows, sk)?;
     if !skip_boots {
-        boots(&sh, &mut rows, n, icount)?;
+        boots(&sh, &mut rows, n, icount, stack.as_ref())?;
     }
     let mut table = String::new();
     let _ = writeln!(table, "{:<46} {:>10} {:>10} {:>8}  {:<16} note", "measure", "kiss-s6", "C ref", "ratio", "goal");

@@ -4,15 +4,17 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xshell::{cmd, Shell};
 
 use crate::image::{self, ImageOpts, Userland};
-use crate::kernel::{self, Kernel};
+use crate::fault;
+use crate::initramfs::{self, Flavour};
+use crate::kernel;
 use crate::qemu::{self, End, Outcome, Vm};
+use crate::skarnet::{self, Set};
 use crate::{deps, err, Result};
 
 /// How long a boot may take before it counts as hung. A boot and poweroff take 40-60 s of
@@ -26,89 +28,22 @@ pub struct Bootable {
     pub initrd: PathBuf,
     pub disk: Option<PathBuf>,
     pub dir: PathBuf,
+    /// The initramfs a disk boots behind (none: the root is the initramfs itself).
+    pub flavour: Option<Flavour>,
 }
 
-/// The modules a stage-0 initramfs needs to mount an ext4 virtio disk, in load order.
-const DISK_MODULES: &[&str] = &[
-    "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk",
-    "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4",
-];
+/// The size of the disk images: room for the root (~10-40 MB) and what a boot writes.
+const DISK_SIZE: &str = "384M";
 
-const STAGE0: &str = r#"#!/bin/busybox sh
-# Stage 0 (test image only): what a distribution initramfs does: load the disk drivers,
-# mount the root (read-only), move /dev /proc /sys /run into it and switch_root. kiss-s6 then finds
-# them already mounted (the initramfs-agnostic case).
-/bin/busybox --install -s /bin
-mkdir -p /proc /sys /dev /run /newroot
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs -o mode=0755,nosuid,nodev run /run
-for m in MODULES; do
-    insmod "/modules/$m.ko" 2>/dev/null
-done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-mount -t ext4 /dev/vda /newroot || { echo "stage0: cannot mount /dev/vda"; exec sh; }
-# Fault injection for the reliability cases (kiss_s6_fault= on the kernel command line).
-R=/newroot
-case $kiss_s6_fault in
-bad-sysctl) echo "kernel.kiss_s6_no_such_key = 1" > $R/etc/sysctl.conf ;;
-no-hostname) rm -f $R/etc/hostname ;;
-bad-fstab) mkdir -p $R/mnt/missing; echo "/dev/vdz9 /mnt/missing ext4 defaults 0 0" >> $R/etc/fstab ;;
-fsck-1|fsck-4) for f in fsck fsck.ext4; do printf '#!/bin/sh\necho "fake fsck: $*"\nexit %s\n' "${kiss_s6_fault#fsck-}" > $R/usr/bin/$f; chmod 755 $R/usr/bin/$f; done ;;
-no-db) rm -rf $R/etc/s6-rc ;;
-corrupt-db) mkdir -p $R/etc/s6-rc/compiled; for f in n db resolve.cdb; do echo garbage > $R/etc/s6-rc/compiled/$f; done ;;
-broken-tree) rm -rf $R/etc/s6-rc; mkdir -p $R/etc/kiss-s6/sv/kiss-s6-broken; echo nonsense > $R/etc/kiss-s6/sv/kiss-s6-broken/type ;;
-slow-stage1) mkdir -p $R/usr/lib/kiss-s6/run-image/pad; (cd $R/usr/lib/kiss-s6/run-image/pad && seq 6000 | xargs touch) ;;
-no-svscan) rm -f $R/usr/bin/s6-svscan ;;
-svscan-not-executable) chmod 644 $R/usr/bin/s6-svscan ;;
-hup-shell) sed -i 's/^grace_ms = .*/grace_ms = 60000/' $R/etc/kiss-s6/init.conf ;;
-esac
-# Read-only, as the kernel's default `ro` and KISS's initramfs hand it over: fsck checks /
-# before the `rw` service remounts it read-write.
-mount -o remount,ro /newroot
-for d in dev proc sys run; do mount --move /$d /newroot/$d; done
-exec switch_root /newroot /sbin/init "$@"
-"#;
-
-fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
-    for e in fs::read_dir(dir).ok()?.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if let Some(f) = find_module(&p, name) {
-                return Some(f);
-            }
-        } else if p.file_name().map(|n| n.to_string_lossy() == format!("{name}.ko")).unwrap_or(false) {
-            return Some(p);
-        }
-    }
-    None
-}
-
-fn stage0(sh: &Shell, k: &Kernel, dir: &Path) -> Result<PathBuf> {
-    let root = dir.join("stage0");
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(root.join("bin"))?;
-    fs::create_dir_all(root.join("modules"))?;
-    fs::copy("/bin/busybox", root.join("bin/busybox"))?;
-    for m in DISK_MODULES {
-        // Some are built in on some kernels: a missing module is fine.
-        if let Some(p) = find_module(&k.modules, m) {
-            fs::copy(p, root.join("modules").join(format!("{m}.ko")))?;
-        }
-    }
-    let init = root.join("init");
-    fs::write(&init, STAGE0.replace("MODULES", &DISK_MODULES.join(" ")))?;
-    fs::set_permissions(&init, fs::Permissions::from_mode(0o755))?;
-    let out = dir.join("stage0.cpio");
-    crate::cpio::write_initramfs(&root, &out)?;
-    let _ = sh;
-    Ok(out)
-}
-
-/// Assemble `opts` under target/boot/NAME and make it bootable.
+/// Assemble `opts` under target/boot/NAME and make it bootable; a disk boots behind our
+/// busybox stage 0.
 pub fn prepare(sh: &Shell, name: &str, opts: &ImageOpts) -> Result<Bootable> {
+    prepare_behind(sh, name, opts, Flavour::Busybox)
+}
+
+/// The same, a disk image booting behind the initramfs `flavour` makes. The assembled root
+/// stays in DIR/root: `fresh_disk` makes each case's disk from it.
+pub fn prepare_behind(sh: &Shell, name: &str, opts: &ImageOpts, flavour: Flavour) -> Result<Bootable> {
     let k = kernel::get(sh)?;
     let dir = crate::root().join("target/boot").join(name);
     fs::create_dir_all(&dir)?;
@@ -116,15 +51,20 @@ pub fn prepare(sh: &Shell, name: &str, opts: &ImageOpts) -> Result<Bootable> {
     image::assemble(sh, &root, opts)?;
     if opts.disk {
         let disk = dir.join("disk.img");
-        let _ = fs::remove_file(&disk);
-        cmd!(sh, "mkfs.ext4 -q -F -L kiss-root -d {root} {disk} 384M").run()?;
-        let initrd = stage0(sh, &k, &dir)?;
-        Ok(Bootable { kernel: k.vmlinuz, initrd, disk: Some(disk), dir })
+        make_disk(sh, &root, &disk)?;
+        let initrd = initramfs::image(sh, &k, flavour, &dir)?;
+        Ok(Bootable { kernel: k.vmlinuz, initrd, disk: Some(disk), dir, flavour: Some(flavour) })
     } else {
         let initrd = dir.join("root.cpio");
         crate::cpio::write_initramfs(&root, &initrd)?;
-        Ok(Bootable { kernel: k.vmlinuz, initrd, disk: None, dir })
+        Ok(Bootable { kernel: k.vmlinuz, initrd, disk: None, dir, flavour: None })
     }
+}
+
+fn make_disk(sh: &Shell, root: &Path, disk: &Path) -> Result<()> {
+    let _ = fs::remove_file(disk);
+    cmd!(sh, "mkfs.ext4 -q -F -L kiss-root -d {root} {disk} {DISK_SIZE}").run()?;
+    Ok(())
 }
 
 /// Boot `b`; `test` is the kiss_s6_test= action the guest takes once booted.
@@ -132,22 +72,39 @@ pub fn boot(b: &Bootable, test: &str, stream: bool, triggers: Vec<(String, Strin
     boot_fault(b, test, "none", stream, triggers, timeout)
 }
 
-/// A fresh copy of `b`'s disk, so a case's faults and writes do not leak into the next.
-pub fn fresh_disk(sh: &Shell, b: &Bootable, name: &str) -> Result<Bootable> {
-    let Some(base) = &b.disk else { return err("not a disk image") };
-    let copy = b.dir.join(format!("disk-{name}.img"));
-    cmd!(sh, "cp --sparse=always {base} {copy}").run()?;
-    Ok(Bootable { kernel: b.kernel.clone(), initrd: b.initrd.clone(), disk: Some(copy), dir: b.dir.clone() })
+/// A disk of its own for one case, made from `b`'s assembled root with `fault` written into
+/// it (`fault::apply`; a fault of the running machine changes nothing here), so a case's
+/// faults and writes never leak into the next, and work behind any initramfs.
+pub fn fresh_disk(sh: &Shell, b: &Bootable, fault: &str) -> Result<Bootable> {
+    if b.disk.is_none() {
+        return err("not a disk image");
+    }
+    let (root, copy) = (b.dir.join("root"), b.dir.join(format!("root-{fault}")));
+    let disk = b.dir.join(format!("disk-{fault}.img"));
+    if fault::is_disk_fault(fault) {
+        let _ = fs::remove_dir_all(&copy);
+        cmd!(sh, "cp -al {root} {copy}").run()?;
+        let made = fault::apply(&copy, fault).and_then(|_| make_disk(sh, &copy, &disk));
+        let _ = fs::remove_dir_all(&copy);
+        made?;
+    } else {
+        make_disk(sh, &root, &disk)?;
+    }
+    Ok(Bootable { kernel: b.kernel.clone(), initrd: b.initrd.clone(), disk: Some(disk), dir: b.dir.clone(), flavour: b.flavour })
 }
 
-/// Boot `b` with kiss_s6_fault=`fault` (applied by the disk image's stage 0).
+/// Boot `b` with kiss_s6_fault=`fault` on the kernel command line (the guest report acts
+/// on the faults of a running machine; disk faults are in the disk already).
 pub fn boot_fault(b: &Bootable, test: &str, fault: &str, stream: bool, triggers: Vec<(String, String)>, timeout: Duration) -> Result<Outcome> {
-    let rdinit = if b.disk.is_some() { "/init" } else { "/sbin/init" };
+    let how = match b.flavour {
+        Some(f) => f.append(),
+        None => "rdinit=/sbin/init",
+    };
     let vm = Vm {
         kernel: b.kernel.clone(),
         initrd: b.initrd.clone(),
         disk: b.disk.clone(),
-        append: format!("console=ttyS0 panic=-1 quiet rdinit={rdinit} kiss_s6_test={test} kiss_s6_fault={fault}"),
+        append: format!("console=ttyS0 panic=-1 quiet {how} kiss_s6_test={test} kiss_s6_fault={fault}"),
         log: b.dir.join(format!("console-{test}-{fault}.log")),
         timeout,
         stream,
@@ -168,28 +125,34 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
     let (mut disk, mut shell, mut keep, mut userland) = (false, false, false, Userland::Busybox);
+    let mut set = Some(Set::Latest);
+    let mut flavour = None;
     while let Some(arg) = p.next()? {
         match arg {
             Long("disk") => disk = true,
+            Long("initramfs") => flavour = Some(Flavour::parse(&p.value()?.string()?)?),
             Long("shell") => shell = true,
             Long("keep") => keep = true,
             Long("userland") => userland = image::parse_userland(&p.value()?.string()?)?,
+            Long("skarnet") => set = image::parse_skarnet(&p.value()?.string()?)?,
+            Long("sources") => skarnet::set_sources(p.value()?.into()),
             _ => return Err(arg.unexpected().into()),
         }
     }
     let sh = Shell::new()?;
     deps::ensure_host_packages(&sh)?;
     deps::ensure_musl_target(&sh);
-    let skarnet = image::skarnet_root();
+    // The skarnet stack with s6-rc (built and cached on first use); `--skarnet none`: stage 1
+    // and the early services only, on Debian's s6 and execline.
+    let skarnet = set.map(|s| skarnet::stack(&sh, s)).transpose()?;
     if skarnet.is_none() {
-        println!(
-            "xtask: no s6-rc found (SKARNET_ROOT unset and /opt/skarnet absent): booting stage 1 and the early\n\
-             xtask: services only. The service tree needs s6-rc: point SKARNET_ROOT at a directory holding\n\
-             xtask: usr/bin/s6-rc-compile, usr/bin/s6-rc, … (skalibs, execline, s6, s6-rc built with --prefix=/usr)."
-        );
+        println!("xtask: --skarnet none: no s6-rc, booting stage 1 and the early services only");
+    }
+    if flavour.is_some() && !disk {
+        return err("--initramfs needs --disk: without a disk the root filesystem is the initramfs itself");
     }
     let opts = ImageOpts { userland, disk, test: true, skarnet };
-    let b = prepare(&sh, "boot", &opts)?;
+    let b = prepare_behind(&sh, "boot", &opts, flavour.unwrap_or(Flavour::Busybox))?;
     let action = if shell { "shell" } else { "poweroff" };
     if shell {
         println!("xtask: interactive boot: log in as root (no password); `poweroff` ends it, ctrl-a x kills QEMU");

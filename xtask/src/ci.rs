@@ -7,8 +7,10 @@ use std::time::Instant;
 use xshell::{cmd, Shell};
 
 use crate::boot::{self, Bootable};
-use crate::image::{self, ImageOpts, Userland};
+use crate::image::{ImageOpts, Userland};
+use crate::initramfs::Flavour;
 use crate::qemu::{self, End, Outcome};
+use crate::skarnet::{self, Set, Stack};
 use crate::{deps, err, Result};
 
 #[derive(Default)]
@@ -198,6 +200,7 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     while let Some(arg) = p.next()? {
         match arg {
             Long("only") => t.only = Some(p.value()?.string()?),
+            Long("sources") => skarnet::set_sources(p.value()?.into()),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -211,7 +214,16 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
         println!("== cargo test skipped: --only {o} runs just the boot cases whose name contains it");
     } else {
         println!("== cargo test (tiers 0-2)");
-        let out = cmd!(sh, "cargo test --workspace --no-fail-fast -- --nocapture --test-threads=2").ignore_status().output()?;
+        // The real s6-rc (0.6 and KISS's 0.5) and s6-linux-init the tests compare against.
+        let (envs, problems) = skarnet::test_env(&sh);
+        for (what, why) in problems {
+            t.fail(&what, &why);
+        }
+        let mut test = cmd!(sh, "cargo test --workspace --no-fail-fast -- --nocapture --test-threads=2");
+        for (k, v) in envs {
+            test = test.env(k, v);
+        }
+        let out = test.ignore_status().output()?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         print!("{text}");
         count_cargo(&text, &mut t);
@@ -256,11 +268,9 @@ fn boot_cases(sh: &Shell, t: &mut Tally) {
         }
     }
     // (b) the full tree with the skarnet stack.
-    let Some(sk) = image::skarnet_root() else {
-        for n in ["full-busybox-initramfs", "full-busybox-disk", "full-toybox-initramfs", "full-toybox-disk"] {
-            t.skip(n, "no s6-rc: set SKARNET_ROOT to a directory with usr/bin/s6-rc-compile (default /opt/skarnet)");
-        }
-        return;
+    let sk = match skarnet::stack(sh, Set::Latest) {
+        Ok(sk) => sk,
+        Err(e) => return t.fail("full (skarnet stack, latest set)", &e.to_string()),
     };
     for (userland, uname) in [(Userland::Busybox, "busybox"), (Userland::Toybox, "toybox")] {
         for disk in [false, true] {
@@ -295,6 +305,8 @@ fn boot_cases(sh: &Shell, t: &mut Tally) {
         }
     }
     fault_cases(sh, t, &sk);
+    initramfs_cases(sh, t, &sk);
+    kiss_set_cases(sh, t);
 }
 
 fn has(o: &Outcome, needle: &str) -> std::result::Result<(), String> {
@@ -315,13 +327,32 @@ fn lacks(o: &Outcome, needle: &str) -> std::result::Result<(), String> {
 
 type Check = dyn Fn(&[(String, String)], &Outcome) -> std::result::Result<(), String>;
 
-/// Issue E's scenarios: each on a fresh copy of an ext4 disk root, each checking that the
-/// root filesystem comes back clean when the machine went down by itself.
-fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
-    let trig = |marker: &str, cmd: &str| vec![(marker.to_string(), cmd.to_string())];
-    let rescue_up = |r: &[(String, String)]| expect(r, "svstat", "rescue-console true").and_then(|_| expect(r, "svstat", "tty1 true"));
+/// One disk case: a name, the kiss_s6_test= action, the fault (written into the disk, or
+/// acted on by the guest report), how the machine must end, what to check, and monitor
+/// commands sent when the console shows a marker.
+struct DiskCase {
+    name: &'static str,
+    test: &'static str,
+    fault: &'static str,
+    want: End,
+    check: Box<Check>,
+    triggers: Vec<(String, String)>,
+}
+
+fn trig(marker: &str, cmd: &str) -> Vec<(String, String)> {
+    vec![(marker.to_string(), cmd.to_string())]
+}
+
+fn rescue_up(r: &[(String, String)]) -> std::result::Result<(), String> {
+    expect(r, "svstat", "rescue-console true").and_then(|_| expect(r, "svstat", "tty1 true"))
+}
+
+/// Issue E's scenarios (and G's no-hang case), each booted on a disk of its own made from
+/// the assembled root with its fault written in, each checking that the root filesystem
+/// comes back clean when the machine went down by itself.
+fn fault_list() -> Vec<DiskCase> {
     #[allow(clippy::type_complexity)]
-    let cases: Vec<(&str, &str, &str, End, Box<Check>, Vec<(String, String)>)> = vec![
+    let cases: Vec<(&'static str, &'static str, &'static str, End, Box<Check>, Vec<(String, String)>)> = vec![
         // A oneshot of `default` fails: the boot goes on, status and analyze show it.
         ("failing-oneshot", "poweroff", "failing-oneshot", End::PowerDown, Box::new(move |r, _o| {
             rescue_up(r)?;
@@ -374,6 +405,21 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
             has(o, "emergency shell")?;
             lacks(o, "Kernel panic")
         }), trig("emergency shell", "quit")),
+        // Issue G's no-hang rule: nothing in the scandir can start (every early service is
+        // an execline script and execlineb is gone). Within seconds the console says why,
+        // and the emergency shell asks for the root password there: a way in, not a hang.
+        ("early-services-cannot-start", "none", "no-execline", End::Exited, Box::new(|_r, o| {
+            has(o, "the catch-all logger did not start within 10 s")?;
+            has(o, "/usr/bin/execlineb: No such file or directory (is execline installed?)")?;
+            has(o, "emergency shell")?;
+            has(o, "Give root password")?;
+            lacks(o, "Kernel panic")?;
+            let at = o.log.split("kiss-s6: fatal: the catch-all logger").nth(1).and_then(|t| t.split(" s of uptime").next()).and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse::<f64>().ok());
+            match at {
+                Some(s) if s < 60.0 => Ok(()),
+                other => Err(format!("the reason came at {other:?} s of uptime, not within a minute")),
+            }
+        }), trig("(or type Control-D", "quit")),
         ("shutdownd-killed", "poweroff", "shutdownd-kill", End::PowerDown, Box::new(|r, _o| expect(r, "shutdownd-back", "")), vec![]),
         ("service-ignores-term", "poweroff", "term-ignorer", End::PowerDown, Box::new(|_r, o| has(o, "still running after the")), vec![]),
         ("interactive-shell-hup", "poweroff", "hup-shell", End::PowerDown, Box::new(|_r, o| has(o, "all processes exited after")), vec![]),
@@ -401,49 +447,178 @@ fn fault_cases(sh: &Shell, t: &mut Tally, sk: &std::path::Path) {
             }
         }), vec![]),
     ];
-    let cases: Vec<_> = cases.into_iter().filter(|c| t.wants(&format!("fault-{}", c.0))).collect();
+    cases.into_iter().map(|(name, test, fault, want, check, triggers)| DiskCase { name, test, fault, want, check, triggers }).collect()
+}
+
+fn fault_cases(sh: &Shell, t: &mut Tally, sk: &Stack) {
+    let cases: Vec<DiskCase> = fault_list().into_iter().filter(|c| t.wants(&format!("fault-{}", c.name))).collect();
     if cases.is_empty() {
         return;
     }
-    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk.to_path_buf()) };
+    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk.clone()) };
     let base = match boot::prepare(sh, "faults", &opts) {
         Ok(b) => b,
         Err(e) => return t.fail("faults image", &e.to_string()),
     };
-    for (name, test, fault, want, check, triggers) in cases {
-        let name = format!("fault-{name}");
-        let b = match boot::fresh_disk(sh, &base, fault) {
+    for c in &cases {
+        disk_case(sh, t, &format!("fault-{}", c.name), &base, c);
+    }
+    let _ = std::fs::remove_dir_all(base.dir.join("root"));
+}
+
+/// Boot `c` on a fresh disk made from `base`'s root, check it, and check the root came back
+/// clean when the machine went down by itself. Returns the guest report when it passed.
+fn disk_case(sh: &Shell, t: &mut Tally, name: &str, base: &Bootable, c: &DiskCase) -> Option<Vec<(String, String)>> {
+    let b = match boot::fresh_disk(sh, base, c.fault) {
+        Ok(b) => b,
+        Err(e) => {
+            t.fail(name, &e.to_string());
+            return None;
+        }
+    };
+    let o = boot::boot_fault(&b, c.test, c.fault, false, c.triggers.clone(), boot::HANG_TIMEOUT);
+    let clean = |want: End| -> std::result::Result<(), String> {
+        match (&b.disk, want) {
+            (_, End::Exited) | (None, _) => Ok(()),
+            (Some(d), _) => match boot::disk_is_clean(sh, d) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("root filesystem not clean after shutdown (needs_recovery)".into()),
+                Err(e) => Err(format!("dumpe2fs: {e}")),
+            },
+        }
+    };
+    let passed = match o {
+        Err(e) => {
+            t.fail(name, &format!("qemu: {e}"));
+            None
+        }
+        Ok(o) => {
+            let report = qemu::report(&o.log);
+            match check_end(&o, c.want).and_then(|_| (c.check)(&report, &o)).and_then(|_| clean(c.want)) {
+                Ok(()) => {
+                    let at = report.iter().find(|(k, _)| k == "uptime").map(|(_, v)| format!("; default at {v} s of guest uptime")).unwrap_or_default();
+                    t.pass(name, &format!("({:.1} s{at})", o.wall.as_secs_f64()));
+                    Some(report)
+                }
+                Err(why) => {
+                    t.fail(name, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40))));
+                    None
+                }
+            }
+        }
+    };
+    if let Some(d) = &b.disk {
+        let _ = std::fs::remove_file(d);
+    }
+    passed
+}
+
+/// Issue G: the disk cases behind the initramfs images distributions make (Debian's
+/// initramfs-tools, dracut); behind our busybox stage 0 the same ones run as
+/// full-busybox-disk-poweroff and fault-*. Each flavour: the full boot and poweroff (every
+/// state the tree promises, `/` handed over read-only and read-write after fsck), fsck
+/// correcting errors, fsck leaving errors, ctrl-alt-del. What each initramfs handed over is
+/// written to target/boot/initramfs-FLAVOUR/handover.txt.
+fn initramfs_cases(sh: &Shell, t: &mut Tally, sk: &Stack) {
+    for flavour in [Flavour::Debian, Flavour::Dracut] {
+        let f = flavour.name();
+        let full = DiskCase { name: "poweroff", test: "poweroff", fault: "none", want: End::PowerDown, check: Box::new(disk_checks), triggers: vec![] };
+        let mut cases = vec![full];
+        cases.extend(fault_list().into_iter().filter(|c| matches!(c.name, "fsck-corrected" | "fsck-errors-left" | "ctrl-alt-del-steady")));
+        let cases: Vec<DiskCase> = cases.into_iter().filter(|c| t.wants(&format!("initramfs-{f}-{}", c.name))).collect();
+        if cases.is_empty() {
+            continue;
+        }
+        let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk.clone()) };
+        let base = match boot::prepare_behind(sh, &format!("initramfs-{f}"), &opts, flavour) {
             Ok(b) => b,
             Err(e) => {
-                t.fail(&name, &e.to_string());
+                t.fail(&format!("initramfs-{f} image"), &e.to_string());
                 continue;
             }
         };
-        let o = match boot::boot_fault(&b, test, fault, false, triggers, boot::HANG_TIMEOUT) {
-            Ok(o) => o,
-            Err(e) => {
-                t.fail(&name, &format!("qemu: {e}"));
-                continue;
+        for c in &cases {
+            let report = disk_case(sh, t, &format!("initramfs-{f}-{}", c.name), &base, c);
+            if let (Some(r), "poweroff") = (report, c.name) {
+                let lines: String = r.iter().filter(|(k, _)| k == "handover").map(|(_, v)| format!("{v}\n")).collect();
+                let _ = std::fs::write(base.dir.join("handover.txt"), lines);
             }
-        };
-        let report = qemu::report(&o.log);
-        let mut r = check_end(&o, want).and_then(|_| check(&report, &o));
-        // The root must come back clean whenever the machine went down by itself.
-        if r.is_ok() && want != End::Exited {
-            if let Some(d) = &b.disk {
-                r = match boot::disk_is_clean(sh, d) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err("root filesystem not clean after shutdown (needs_recovery)".into()),
-                    Err(e) => Err(format!("dumpe2fs: {e}")),
+        }
+        let _ = std::fs::remove_dir_all(base.dir.join("root"));
+    }
+}
+
+/// `full_checks` for a disk root: also `/` read-write after fsck, handed over read-only.
+fn disk_checks(r: &[(String, String)], o: &Outcome) -> std::result::Result<(), String> {
+    full_checks(r, o)?;
+    expect(r, "mount", "/ ext4 rw")?;
+    expect(r, "up", "fsck")?;
+    match r.iter().find(|(k, v)| k == "handover" && v.starts_with("/ ")) {
+        Some((_, v)) if v.split_whitespace().nth(2).is_some_and(|o| o.split(',').any(|w| w == "ro")) => Ok(()),
+        Some((_, v)) => Err(format!("the root was not handed over read-only: {v}")),
+        None => Err("the guest report has no handover line for /: stage 1 found no /proc/self/mounts".into()),
+    }
+}
+
+/// Issue H: the skarnet stack KISS's repositories ship (s6-rc 0.5.6.0, s6-linux-init 1.2.0.0,
+/// s6 2.14.0.0, linked dynamically against musl as KISS builds them): the full busybox
+/// initramfs boot with every check of the latest set's, s6-linux-init 1.2.0.0's own
+/// `s6-linux-init-hpr -p` powering off a kiss-s6 machine, and a database this s6-rc cannot
+/// read on an ext4 disk root (rc.init compiles one into /run with the 0.5 s6-rc-compile).
+fn kiss_set_cases(sh: &Shell, t: &mut Tally) {
+    let initramfs = ["kiss-set-full-busybox-initramfs-poweroff", "kiss-set-s6-linux-init-hpr-poweroff"];
+    let disk = "kiss-set-fault-corrupt-compiled-db";
+    if !t.wants_any(&[initramfs[0], initramfs[1], disk]) {
+        return;
+    }
+    let sk = match skarnet::stack(sh, Set::Kiss) {
+        Ok(sk) => sk,
+        Err(e) => return t.fail("kiss-set (skarnet stack, kiss set)", &e.to_string()),
+    };
+    if t.wants_any(&initramfs) {
+        let opts = ImageOpts { userland: Userland::Busybox, disk: false, test: true, skarnet: Some(sk.clone()) };
+        match boot::prepare(sh, "kiss-set", &opts) {
+            Err(e) => t.fail("kiss-set image", &e.to_string()),
+            Ok(b) => {
+                case(t, initramfs[0], &b, "poweroff", End::PowerDown, &full_checks, vec![]);
+                let hpr = |r: &[(String, String)], o: &Outcome| -> std::result::Result<(), String> {
+                    // full_checks saw rc.shutdown run: kiss-s6's shutdownd took the command.
+                    full_checks(r, o)?;
+                    expect(r, "s6li-hpr", "s6-linux-init-hpr -p")?;
+                    expect(r, "s6li-hpr-exit", "0")
                 };
+                case(t, initramfs[1], &b, "s6li-hpr", End::PowerDown, &hpr, vec![]);
+                let _ = std::fs::remove_dir_all(b.dir.join("root"));
             }
         }
-        match r {
-            Ok(()) => t.pass(&name, &format!("({:.1} s)", o.wall.as_secs_f64())),
-            Err(why) => t.fail(&name, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40)))),
-        }
+    }
+    if !t.wants(disk) {
+        return;
+    }
+    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk) };
+    let r = boot::prepare(sh, "kiss-set-faults", &opts).and_then(|base| {
+        let b = boot::fresh_disk(sh, &base, "corrupt-db")?;
+        let o = boot::boot_fault(&b, "poweroff", "corrupt-db", false, vec![], boot::HANG_TIMEOUT)?;
+        let report = qemu::report(&o.log);
+        let checked = check_end(&o, End::PowerDown)
+            .and_then(|_| has(&o, "is broken or made by another s6-rc version"))
+            .and_then(|_| has(&o, "booting on /run/kiss-s6/compiled"))
+            .and_then(|_| expect(&report, "up", "tty1"))
+            .and_then(|_| expect(&report, "down-ran", "zz-maybe-fail"))
+            .and_then(|_| match b.disk.as_deref().map(|d| boot::disk_is_clean(sh, d)) {
+                Some(Ok(true)) | None => Ok(()),
+                Some(Ok(false)) => Err("root filesystem not clean after shutdown (needs_recovery)".to_string()),
+                Some(Err(e)) => Err(format!("dumpe2fs: {e}")),
+            });
         if let Some(d) = &b.disk {
             let _ = std::fs::remove_file(d);
         }
+        let _ = std::fs::remove_dir_all(base.dir.join("root"));
+        Ok((o, checked))
+    });
+    match r {
+        Err(e) => t.fail(disk, &e.to_string()),
+        Ok((o, Ok(()))) => t.pass(disk, &format!("({:.1} s)", o.wall.as_secs_f64())),
+        Ok((o, Err(why))) => t.fail(disk, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40)))),
     }
 }

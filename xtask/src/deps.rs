@@ -22,6 +22,11 @@ pub const HOST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/b3sum", "b3sum"),
     // The boot chart of `kiss-s6 analyze --svg` is checked with a real XML parser.
     ("/usr/bin/xmllint", "libxml2-utils"),
+    // The disk cases boot behind the initramfs images distributions make (issue G):
+    // Debian's initramfs-tools and dracut (systemd-based, as systemd is installed).
+    ("/usr/sbin/depmod", "kmod"),
+    ("/usr/sbin/mkinitramfs", "initramfs-tools"),
+    ("/usr/bin/dracut", "dracut-core"),
 ];
 
 static APT_UPDATE: Once = Once::new();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use xshell::{cmd, Shell};
 
+use crate::skarnet::{self, Set, Stack};
 use crate::{deps, err, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,15 +27,17 @@ pub struct ImageOpts {
     pub disk: bool,
     /// Add the test report service and hooks (`KISS-S6-TEST:` lines on the console).
     pub test: bool,
-    /// The skarnet stack with s6-rc (see `skarnet_root`); None: Debian's s6 and execline.
-    pub skarnet: Option<PathBuf>,
+    /// The skarnet stack with s6-rc (`skarnet::stack`); None: Debian's s6 and execline only
+    /// (no s6-rc, no service tree).
+    pub skarnet: Option<Stack>,
 }
 
-/// Where the skarnet stack with s6-rc comes from: SKARNET_ROOT, else /opt/skarnet when it
-/// exists. None: Debian's s6 and execline only (no s6-rc, no service tree).
-pub fn skarnet_root() -> Option<PathBuf> {
-    let p = std::env::var_os("SKARNET_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/skarnet"));
-    p.join("usr/bin/s6-rc-compile").exists().then_some(p)
+/// `--skarnet latest|kiss|none`: which skarnet stack the image gets.
+pub fn parse_skarnet(s: &str) -> Result<Option<Set>> {
+    match s {
+        "none" => Ok(None),
+        _ => Set::parse(s).map(Some).map_err(|_| format!("--skarnet {s:?}: expected latest, kiss or none").into()),
+    }
 }
 
 pub fn parse_userland(s: &str) -> Result<Userland> {
@@ -49,19 +52,25 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
     let mut dir = None;
-    let mut opts = ImageOpts { userland: Userland::Busybox, disk: false, test: false, skarnet: skarnet_root() };
+    let mut opts = ImageOpts { userland: Userland::Busybox, disk: false, test: false, skarnet: None };
+    let mut set = Some(Set::Latest);
     while let Some(arg) = p.next()? {
         match arg {
             Long("userland") => opts.userland = parse_userland(&p.value()?.string()?)?,
             Long("disk") => opts.disk = true,
             Long("test") => opts.test = true,
+            Long("skarnet") => set = parse_skarnet(&p.value()?.string()?)?,
+            Long("sources") => skarnet::set_sources(p.value()?.into()),
             Value(v) if dir.is_none() => dir = Some(PathBuf::from(v)),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let Some(dir) = dir else { return err("usage: cargo xtask image DIR [--userland busybox|toybox] [--disk] [--test]") };
+    let Some(dir) = dir else {
+        return err("usage: cargo xtask image DIR [--userland busybox|toybox] [--disk] [--test] [--skarnet latest|kiss|none] [--sources DIR]");
+    };
     let sh = Shell::new()?;
     deps::ensure_host_packages(&sh)?;
+    opts.skarnet = set.map(|s| skarnet::stack(&sh, s)).transpose()?;
     assemble(&sh, &dir, &opts)?;
     println!("xtask: root filesystem assembled in {}", dir.display());
     Ok(())
@@ -113,6 +122,18 @@ impl Installer<'_> {
         Ok(())
     }
 
+    /// Copy a file the host's ldd must not be asked about (a musl binary or library).
+    fn file(&mut self, host: &Path, dest: &str, mode: u32) -> Result<()> {
+        let to = self.root.join(dest);
+        if let Some(d) = to.parent() {
+            fs::create_dir_all(d)?;
+        }
+        let _ = fs::remove_file(&to);
+        fs::copy(host, &to).map_err(|e| format!("copy {} to {}: {e}", host.display(), to.display()))?;
+        fs::set_permissions(&to, fs::Permissions::from_mode(mode))?;
+        Ok(())
+    }
+
     fn finish(self) -> Result<()> {
         for lib in &self.libs {
             let to = self.root.join(image_lib_path(lib));
@@ -147,6 +168,9 @@ fn etc(root: &Path, opts: &ImageOpts) -> Result<()> {
     // Empty passwords: a test image, logins need no typing.
     write(&root.join("etc/shadow"), "root::19000:0:99999:7:::\nkiss::19000:0:99999:7:::\n", 0o600)?;
     write(&root.join("etc/hostname"), "kiss-s6-test\n", 0o644)?;
+    // KISS's baselayout installs /etc/os-release (glaucus ships one too); a systemd-based
+    // initramfs (dracut's) refuses to switch into a root without it.
+    write(&root.join("etc/os-release"), "NAME=\"KISS Linux\"\nPRETTY_NAME=\"KISS Linux\"\nID=kiss\nBUILD_ID=rolling\n", 0o644)?;
     let fstab = if opts.disk {
         "# device  dir  type  options  dump  pass\n/dev/vda  /  ext4  defaults  0  1\n"
     } else {
@@ -189,11 +213,12 @@ fn userland(sh: &Shell, ins: &mut Installer, root: &Path, u: Userland) -> Result
     Ok(())
 }
 
-fn skarnet(sh: &Shell, ins: &mut Installer, root: Option<&Path>) -> Result<()> {
-    match root {
-        Some(sk) => {
+fn skarnet(sh: &Shell, ins: &mut Installer, stack: Option<&Stack>) -> Result<()> {
+    match stack {
+        Some(st) if st.dynamic => skarnet_dynamic(ins, st)?,
+        Some(st) => {
             for (from, to) in [("usr/bin", "usr/bin"), ("usr/libexec", "usr/libexec")] {
-                let Ok(rd) = fs::read_dir(sk.join(from)) else { continue };
+                let Ok(rd) = fs::read_dir(st.root.join(from)) else { continue };
                 for e in rd.flatten() {
                     if e.path().is_file() {
                         ins.bin(sh, &e.path(), &format!("{to}/{}", e.file_name().to_string_lossy()))?;
@@ -209,6 +234,70 @@ fn skarnet(sh: &Shell, ins: &mut Installer, root: Option<&Path>) -> Result<()> {
                     ins.bin(sh, p, &format!("usr/bin/{}", p.file_name().unwrap_or_default().to_string_lossy()))?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Debian's musl (package `musl`): the libc.so a dynamic stack is linked against.
+const MUSL_LIBC: &str = "/usr/lib/x86_64-linux-musl/libc.so";
+
+/// A stack linked against musl, installed as a KISS machine has it: musl's libc.so at
+/// /usr/lib/libc.so and its loader /usr/lib/ld-musl-x86_64.so.1 → libc.so (KISS's musl
+/// `build`), the stack's shared libraries (libskarnet.so*, libexecline.so*, libs6.so*, …)
+/// under /usr/lib, and the programs `--libexecdir=/usr/lib` put there (s6-rc-oneshot-run,
+/// s6-rc-fdholder-filler, s6's helpers). The host's ldd is glibc's: never asked about them.
+fn skarnet_dynamic(ins: &mut Installer, st: &Stack) -> Result<()> {
+    if !Path::new(MUSL_LIBC).is_file() {
+        return err(format!("{MUSL_LIBC}: missing: the {} skarnet set is linked against musl: install Debian's musl package", st.set));
+    }
+    ins.file(Path::new(MUSL_LIBC), "usr/lib/libc.so", 0o755)?;
+    let loader = ins.root.join("usr/lib/ld-musl-x86_64.so.1");
+    let _ = fs::remove_file(&loader);
+    symlink("libc.so", &loader)?;
+    for (from, to) in [("usr/bin", "usr/bin"), ("usr/libexec", "usr/libexec"), ("usr/lib", "usr/lib")] {
+        let Ok(rd) = fs::read_dir(st.root.join(from)) else { continue };
+        for e in rd.flatten() {
+            let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
+            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            let dest = format!("{to}/{name}");
+            let shared = name.contains(".so");
+            if meta.file_type().is_symlink() && (shared || from != "usr/lib") {
+                // libskarnet.so → libskarnet.so.2.15 → …: the same links in the image.
+                let target = fs::read_link(&path)?;
+                let at = ins.root.join(&dest);
+                let _ = fs::remove_file(&at);
+                symlink(target, at)?;
+            } else if meta.is_file() && (from != "usr/lib" || shared || (meta.permissions().mode() & 0o111 != 0 && !name.ends_with(".a"))) {
+                ins.file(&path, &dest, if shared || meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A dynamic binary of the stack starts inside the assembled root: chrooted when we are
+/// root (the loader found by its PT_INTERP path, /lib → usr/lib), else through the image's
+/// own loader with the image's libraries. These four print their usage and exit 100 without
+/// arguments (s6-ftrig-listen needs libexecline.so, the others only libc.so); a missing
+/// loader or library exits 127.
+fn check_dynamic(sh: &Shell, root: &Path) -> Result<()> {
+    for bin in ["usr/bin/s6-rc-compile", "usr/bin/s6-svstat", "usr/bin/s6-rc-db", "usr/bin/s6-ftrig-listen"] {
+        let out = if deps::is_root() {
+            let inside = format!("/{bin}");
+            cmd!(sh, "chroot {root} {inside}").quiet().ignore_status().output()?
+        } else {
+            let (ld, lib, exe) = (root.join("usr/lib/ld-musl-x86_64.so.1"), root.join("usr/lib"), root.join(bin));
+            cmd!(sh, "{ld} --library-path {lib} {exe}").quiet().ignore_status().output()?
+        };
+        let e = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(100) || !e.contains("usage") {
+            return err(format!(
+                "{}: the stack's dynamic binary does not start in the image ({}): {}",
+                root.join(bin).display(),
+                out.status,
+                e.trim()
+            ));
         }
     }
     Ok(())
@@ -289,9 +378,12 @@ pub fn assemble(sh: &Shell, root: &Path, opts: &ImageOpts) -> Result<()> {
     layout(root)?;
     etc(root, opts)?;
     let mut ins = Installer { root, libs: BTreeSet::new() };
-    skarnet(sh, &mut ins, opts.skarnet.as_deref())?;
+    skarnet(sh, &mut ins, opts.skarnet.as_ref())?;
     userland(sh, &mut ins, root, opts.userland)?;
     ins.finish()?;
+    if opts.skarnet.as_ref().is_some_and(|st| st.dynamic) {
+        check_dynamic(sh, root)?;
+    }
     if opts.test {
         test_additions(root)?;
     }

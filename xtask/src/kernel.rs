@@ -1,4 +1,5 @@
-//! Debian's kernel, unpacked into target/kernel (no initramfs-tools, no install).
+//! Debian's kernel, unpacked into the cache (~/.cache/kiss-s6/kernel), outside the
+//! checkout and shared by every clone: never installed on the host.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,10 @@ use crate::{deps, err, Result};
 
 pub struct Kernel {
     pub vmlinuz: PathBuf,
-    /// lib/modules/VERSION
+    /// lib/modules/VERSION, with modules.dep (depmod runs once, after unpacking)
     pub modules: PathBuf,
+    /// e.g. 6.1.0-57-amd64
+    pub version: String,
 }
 
 fn find(dir: &Path) -> Option<Kernel> {
@@ -21,12 +24,12 @@ fn find(dir: &Path) -> Option<Kernel> {
     let version = vmlinuz.file_name()?.to_string_lossy().trim_start_matches("vmlinuz-").to_string();
     let modules = dir.join("usr/lib/modules").join(&version);
     let modules = if modules.exists() { modules } else { dir.join("lib/modules").join(&version) };
-    Some(Kernel { vmlinuz, modules })
+    modules.join("modules.dep").exists().then_some(Kernel { vmlinuz, modules, version })
 }
 
 /// The cached kernel, downloading it first when needed.
 pub fn get(sh: &Shell) -> Result<Kernel> {
-    let dir = crate::root().join("target/kernel");
+    let dir = crate::skarnet::cache_dir()?.join("kernel");
     let unpacked = dir.join("root");
     if let Some(k) = find(&unpacked) {
         return Ok(k);
@@ -62,6 +65,10 @@ pub fn get(sh: &Shell) -> Result<Kernel> {
     let tmp = dir.join("root.tmp");
     let _ = fs::remove_dir_all(&tmp);
     cmd!(sh, "dpkg-deb -x {deb} {tmp}").run()?;
+    // The package ships no modules.dep (its postinst makes it): initramfs generators need it.
+    let version = pkg.trim_start_matches("linux-image-").to_string();
+    cmd!(sh, "depmod -b {tmp} {version}").run()?;
+    let _ = fs::remove_dir_all(&unpacked);
     fs::rename(&tmp, &unpacked)?;
     let _ = fs::remove_dir_all(&dl);
     find(&unpacked).ok_or_else(|| "the kernel package holds no boot/vmlinuz-*".into())

@@ -4,6 +4,9 @@
 //! - `boot [--disk] [--userland …] [--shell] [--keep]` build, assemble, boot in QEMU, power off
 //! - `ci`                                              every test: cargo test + QEMU boot cases
 //!
+//! Each takes `--sources DIR` (or KISS_S6_SOURCES): the skarnet tarballs the stack is built
+//! from (module `skarnet`); without it they are downloaded and checked.
+//!
 //! One module per subcommand; external commands go through xshell.
 
 mod bench;
@@ -11,9 +14,12 @@ mod boot;
 mod ci;
 mod cpio;
 mod deps;
+mod fault;
 mod image;
+mod initramfs;
 mod kernel;
 mod qemu;
+mod skarnet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,12 +35,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
-const USAGE: &str = "usage: cargo xtask COMMAND
-  image DIR [--userland busybox|toybox] [--disk]   assemble a root filesystem in DIR
-  boot [--disk] [--userland busybox|toybox] [--shell] [--keep]
+const USAGE: &str = "usage: cargo xtask COMMAND [--sources DIR]
+  image DIR [--userland busybox|toybox] [--disk] [--skarnet latest|kiss|none]
+                                                   assemble a root filesystem in DIR
+  boot [--disk] [--userland busybox|toybox] [--skarnet latest|kiss|none] [--shell] [--keep]
                                                    build the package, boot it in QEMU, power off
   ci                                               the whole test suite (cargo test + QEMU boots)
-  bench [--boots N] [--no-boots] [--icount]        kiss-s6 versus s6-linux-init and s6-rc-compile";
+  bench [--boots N] [--no-boots] [--icount]        kiss-s6 versus s6-linux-init and s6-rc-compile
+  skarnet [latest|kiss]                            build (or find in the cache) a skarnet stack
+--sources DIR (or KISS_S6_SOURCES): the skarnet tarballs and their SHA256SUMS; without it they
+are downloaded from skarnet.org and checked against pinned checksums. SKARNET_ROOT: a
+prebuilt stack used instead of the latest set.";
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -43,6 +54,7 @@ fn main() -> ExitCode {
         Some("boot") => boot::main(args[1..].to_vec()),
         Some("ci") => ci::main(args[1..].to_vec()),
         Some("bench") => bench::main(args[1..].to_vec()),
+        Some("skarnet") => skarnet::main(args[1..].to_vec()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

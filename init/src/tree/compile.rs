@@ -19,7 +19,8 @@ use super::{default_sources, load, under};
 use crate::child::{self, Setup};
 use crate::msg::{self, Error, Result};
 
-/// `name` from PATH, else `$SKARNET_ROOT/usr/bin`, else /opt/skarnet/usr/bin.
+/// `name` from PATH, else `$SKARNET_ROOT/usr/bin` (a skarnet stack outside PATH, as the
+/// tests get from `cargo xtask ci`).
 pub fn find_tool(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let exe = |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
@@ -28,7 +29,6 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     if let Some(r) = std::env::var_os("SKARNET_ROOT") {
         dirs.push(PathBuf::from(r).join("usr/bin"));
     }
-    dirs.push(PathBuf::from("/opt/skarnet/usr/bin"));
     dirs.into_iter().map(|d| d.join(name)).find(|p| exe(p))
 }
 
@@ -77,7 +77,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
         ));
     }
     let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
-        Error::new(111, "unable to find s6-rc-compile in PATH, $SKARNET_ROOT/usr/bin or /opt/skarnet/usr/bin: install s6-rc")
+        Error::new(111, "unable to find s6-rc-compile in PATH or $SKARNET_ROOT/usr/bin: install s6-rc")
     })?;
 
     let etc = under(root, "etc/s6-rc");
