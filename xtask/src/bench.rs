@@ -108,6 +108,7 @@ fn sample(b: &Bootable, init: &str, fault: &str, icount: bool) -> Option<BootSam
         log: b.dir.join(format!("console-bench-{side}-{fault}.log")),
         timeout: boot::HANG_TIMEOUT,
         stream: false,
+        hide_report: false,
         triggers: vec![],
         interactive: false,
         icount,
@@ -332,6 +333,13 @@ fn fmt(v: Option<f64>) -> String {
     v.map(|x| if x >= 100.0 { format!("{x:.0}") } else { format!("{x:.3}") }).unwrap_or_else(|| "SKIPPED".into())
 }
 
+pub const USAGE: &str = "usage: cargo xtask bench [--boots N] [--no-boots] [--icount] [--sources DIR]
+kiss-s6 against s6-linux-init and s6-rc-compile in one run, as ratios; writes target/bench.json.
+  --boots N    boot pairs (default 5)
+  --no-boots   only the host-side rows (sizes, check/order against s6-rc-compile)
+  --icount     guest time counted in instructions (QEMU -icount shift=0,sleep=off)
+  --sources DIR  the skarnet tarballs (with SHA256SUMS)";
+
 pub fn main(args: Vec<OsString>) -> Result<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -344,7 +352,11 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             Long("no-boots") => skip_boots = true,
             Long("icount") => icount = true,
             Long("sources") => skarnet::set_sources(p.value()?.into()),
-            _ => return Err(arg.unexpected().into()),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => return Err(format!("{}\n{USAGE}", arg.unexpected()).into()),
         }
     }
     let sh = Shell::new()?;

@@ -108,6 +108,7 @@ pub fn boot_fault(b: &Bootable, test: &str, fault: &str, stream: bool, triggers:
         log: b.dir.join(format!("console-{test}-{fault}.log")),
         timeout,
         stream,
+        hide_report: stream,
         triggers,
         interactive: test == "shell",
         icount: false,
@@ -120,6 +121,20 @@ pub fn disk_is_clean(sh: &Shell, disk: &Path) -> Result<bool> {
     let out = cmd!(sh, "dumpe2fs -h {disk}").quiet().ignore_stderr().read()?;
     Ok(!out.contains("needs_recovery"))
 }
+
+pub const USAGE: &str = "usage: cargo xtask boot [--disk [--initramfs debian|dracut|busybox]] [--userland busybox|toybox]
+                       [--skarnet latest|kiss|none] [--sources DIR] [--shell] [--keep]
+Build the package, assemble a root filesystem with it (KISS layout, busybox or toybox, the
+skarnet stack), boot it under QEMU (software emulation) and show the console; then power it
+off and print a summary: the services (`kiss-s6 status`), the critical chain (`kiss-s6
+analyze`), the boot chart's path, the boot and shutdown times.
+  --disk         the root on an ext4 disk behind an initramfs (default: the root is the initramfs)
+  --initramfs F  which one: Debian's initramfs-tools, dracut, or our minimal busybox stage 0
+  --userland U   busybox (KISS) or toybox with dash and agetty (glaucus)
+  --skarnet S    the skarnet stack: latest releases (static), KISS's versions (dynamic), none
+  --sources DIR  the skarnet tarballs (with SHA256SUMS); default KISS_S6_SOURCES, else download
+  --shell        log in on the console yourself (root, no password) instead of powering off
+  --keep         keep the assembled root in target/boot/boot/";
 
 pub fn main(args: Vec<OsString>) -> Result<()> {
     use lexopt::prelude::*;
@@ -136,8 +151,15 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             Long("userland") => userland = image::parse_userland(&p.value()?.string()?)?,
             Long("skarnet") => set = image::parse_skarnet(&p.value()?.string()?)?,
             Long("sources") => skarnet::set_sources(p.value()?.into()),
-            _ => return Err(arg.unexpected().into()),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => return Err(format!("{}\n{USAGE}", arg.unexpected()).into()),
         }
+    }
+    if flavour.is_some() && !disk {
+        return err("--initramfs needs --disk: without a disk the root filesystem is the initramfs itself");
     }
     let sh = Shell::new()?;
     deps::ensure_host_packages(&sh)?;
@@ -148,14 +170,14 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     if skarnet.is_none() {
         println!("xtask: --skarnet none: no s6-rc, booting stage 1 and the early services only");
     }
-    if flavour.is_some() && !disk {
-        return err("--initramfs needs --disk: without a disk the root filesystem is the initramfs itself");
-    }
+    let full = skarnet.is_some();
     let opts = ImageOpts { userland, disk, test: true, skarnet };
     let b = prepare_behind(&sh, "boot", &opts, flavour.unwrap_or(Flavour::Busybox))?;
     let action = if shell { "shell" } else { "poweroff" };
     if shell {
         println!("xtask: interactive boot: log in as root (no password); `poweroff` ends it, ctrl-a x kills QEMU");
+    } else {
+        println!("xtask: booting {} (console follows; it powers off by itself once `default` is up)\n", b.dir.display());
     }
     let o = boot(&b, action, true, vec![], HANG_TIMEOUT)?;
     println!();
@@ -163,12 +185,40 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
         return Ok(());
     }
     let report = qemu::report(&o.log);
-    match report.iter().find(|(k, _)| k == "uptime") {
-        Some((_, secs)) if report.iter().any(|(k, _)| k == "default-up") => {
-            let what = if opts.skarnet.is_some() { "default bundle up" } else { "early services up" };
-            println!("xtask: {what} in {secs} s (guest uptime)")
+    let value = |key: &str| report.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let Some(up_at) = value("default-up").and(value("uptime")) else {
+        return err(format!("the boot did not reach default ({:?}); last console lines:\n{}", o.end, o.tail(30)));
+    };
+    println!("== summary");
+    if full {
+        let lines = |key: &'static str| report.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str());
+        println!("services (kiss-s6 status, exit {}):", value("status-exit").unwrap_or("?"));
+        for l in lines("status") {
+            println!("  {l}");
         }
-        _ => return err(format!("the boot did not reach default ({:?}); last console lines:\n{}", o.end, o.tail(30))),
+        // analyze: its critical chain, up to the next section.
+        let analyze: Vec<&str> = lines("analyze").collect();
+        if let Some(start) = analyze.iter().position(|l| l.starts_with("critical chain")) {
+            for l in analyze[start..].iter().take_while(|l| !l.trim().is_empty()) {
+                println!("  {l}");
+            }
+        }
+        let svg: String = lines("svg").map(|l| format!("{l}\n")).collect();
+        if !svg.is_empty() {
+            let file = crate::root().join("target/boot-chart.svg");
+            fs::write(&file, svg)?;
+            println!("boot chart (kiss-s6 analyze --svg): {}", file.display());
+            let png = file.with_extension("png");
+            if cmd!(sh, "rsvg-convert -o {png} {file}").quiet().ignore_stderr().run().is_ok() {
+                println!("                            and {}", png.display());
+            }
+        }
+    }
+    let what = if full { "`default` up" } else { "early services up" };
+    println!("boot: {what} at {up_at} s of guest uptime");
+    let power_down = o.log.lines().find(|l| l.contains("reboot: Power down")).and_then(|l| l.split(']').next()).map(|t| t.trim_start_matches('[').trim());
+    if let (Some(from), Some(to)) = (value("poweroff-at").and_then(|v| v.parse::<f64>().ok()), power_down.and_then(|v| v.parse::<f64>().ok())) {
+        println!("shutdown: poweroff at {from:.2} s, power down at {to:.2} s: {:.2} s", to - from);
     }
     if o.end != End::PowerDown {
         return err(format!("the machine did not power off cleanly ({:?}); last console lines:\n{}", o.end, o.tail(30)));
@@ -177,11 +227,11 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
         if !disk_is_clean(&sh, d)? {
             return err("the root filesystem came back dirty (needs_recovery set)");
         }
-        println!("xtask: root filesystem clean after shutdown (no needs_recovery)");
+        println!("root filesystem clean after shutdown (dumpe2fs: no needs_recovery)");
     }
-    println!("xtask: clean poweroff; boot + shutdown took {:.1} s of wall time", o.wall.as_secs_f64());
+    println!("wall time: {:.1} s for boot and shutdown under emulation", o.wall.as_secs_f64());
     if keep {
-        println!("xtask: image kept in {}", b.dir.display());
+        println!("image kept in {}", b.dir.display());
     } else {
         let _ = fs::remove_dir_all(b.dir.join("root"));
     }

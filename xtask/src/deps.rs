@@ -22,6 +22,8 @@ pub const HOST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/b3sum", "b3sum"),
     // The boot chart of `kiss-s6 analyze --svg` is checked with a real XML parser.
     ("/usr/bin/xmllint", "libxml2-utils"),
+    // `cargo xtask boot` writes the boot chart as a PNG beside the SVG.
+    ("/usr/bin/rsvg-convert", "librsvg2-bin"),
     // The disk cases boot behind the initramfs images distributions make (issue G):
     // Debian's initramfs-tools and dracut (systemd-based, as systemd is installed).
     ("/usr/sbin/depmod", "kmod"),

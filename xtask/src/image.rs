@@ -48,6 +48,11 @@ pub fn parse_userland(s: &str) -> Result<Userland> {
     }
 }
 
+pub const USAGE: &str = "usage: cargo xtask image DIR [--userland busybox|toybox] [--disk] [--test] [--skarnet latest|kiss|none] [--sources DIR]
+Assemble a root filesystem in DIR the way a bootstrap does (KISS layout, the userland, the
+skarnet stack, the package through its own build and post-install).
+  --test  add the test report service and hooks the boot cases use";
+
 pub fn main(args: Vec<OsString>) -> Result<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -62,11 +67,15 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             Long("skarnet") => set = parse_skarnet(&p.value()?.string()?)?,
             Long("sources") => skarnet::set_sources(p.value()?.into()),
             Value(v) if dir.is_none() => dir = Some(PathBuf::from(v)),
-            _ => return Err(arg.unexpected().into()),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => return Err(format!("{}\n{USAGE}", arg.unexpected()).into()),
         }
     }
     let Some(dir) = dir else {
-        return err("usage: cargo xtask image DIR [--userland busybox|toybox] [--disk] [--test] [--skarnet latest|kiss|none] [--sources DIR]");
+        return err(format!("missing DIR\n{USAGE}"));
     };
     let sh = Shell::new()?;
     deps::ensure_host_packages(&sh)?;

@@ -35,17 +35,16 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
-const USAGE: &str = "usage: cargo xtask COMMAND [--sources DIR]
-  image DIR [--userland busybox|toybox] [--disk] [--skarnet latest|kiss|none]
-                                                   assemble a root filesystem in DIR
-  boot [--disk] [--userland busybox|toybox] [--skarnet latest|kiss|none] [--shell] [--keep]
-                                                   build the package, boot it in QEMU, power off
-  ci                                               the whole test suite (cargo test + QEMU boots)
-  bench [--boots N] [--no-boots] [--icount]        kiss-s6 versus s6-linux-init and s6-rc-compile
-  skarnet [latest|kiss]                            build (or find in the cache) a skarnet stack
---sources DIR (or KISS_S6_SOURCES): the skarnet tarballs and their SHA256SUMS; without it they
-are downloaded from skarnet.org and checked against pinned checksums. SKARNET_ROOT: a
-prebuilt stack used instead of the latest set.";
+const USAGE: &str = "usage: cargo xtask COMMAND [OPTIONS]   (cargo xtask COMMAND --help for each)
+  boot     build the package, boot it in QEMU, show the boot, power off, summarise
+           [--disk [--initramfs debian|dracut|busybox]] [--userland busybox|toybox] [--shell]
+  ci       the whole test suite: cargo test, then every QEMU boot case [--only PATTERN]
+  image    assemble a root filesystem in DIR
+  bench    kiss-s6 against s6-linux-init and s6-rc-compile [--boots N] [--icount]
+  skarnet  build (or find in the cache) a skarnet stack and print its root [latest|kiss]
+Every command takes --sources DIR (or KISS_S6_SOURCES): the skarnet tarballs and their
+SHA256SUMS; without it they are downloaded from skarnet.org and checked against pinned
+checksums. SKARNET_ROOT: a prebuilt stack used instead of the latest set.";
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -19,6 +19,9 @@ pub struct Vm {
     pub timeout: Duration,
     /// Print the console as it comes.
     pub stream: bool,
+    /// While streaming, leave out the test report's `KISS-S6-TEST:` lines (what a user
+    /// sees on a real console, for `cargo xtask boot`).
+    pub hide_report: bool,
     /// When the log shows the first string, send the second to the monitor (once each).
     pub triggers: Vec<(String, String)>,
     /// Interactive: the console on this terminal instead of a log (cargo xtask boot --shell).
@@ -104,10 +107,16 @@ pub fn run(vm: &Vm) -> Result<Outcome> {
         std::thread::sleep(Duration::from_millis(50));
         log = std::fs::read(&vm.log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         if vm.stream && log.len() > printed {
+            // Whole lines only, so a report line can be recognised and left out.
+            let upto = log[printed..].rfind('\n').map(|i| printed + i + 1).unwrap_or(printed);
             let mut out = std::io::stdout();
-            let _ = out.write_all(&log.as_bytes()[printed..]);
+            for line in log[printed..upto].split_inclusive('\n') {
+                if !(vm.hide_report && line.contains("KISS-S6-TEST: ")) {
+                    let _ = out.write_all(line.as_bytes());
+                }
+            }
             let _ = out.flush();
-            printed = log.len();
+            printed = upto;
         }
         for (i, (marker, monitor_cmd)) in vm.triggers.iter().enumerate() {
             if !fired[i] && log.contains(marker.as_str()) {

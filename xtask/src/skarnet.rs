@@ -379,6 +379,10 @@ pub fn stack(sh: &Shell, set: Set) -> Result<Stack> {
     build(sh, set)
 }
 
+pub const USAGE: &str = "usage: cargo xtask skarnet [latest|kiss] [--sources DIR]
+Build (or find in ~/.cache/kiss-s6) a skarnet stack and print its root: `latest` (static,
+the latest releases) or `kiss` (KISS's versions, dynamic against musl).";
+
 /// `cargo xtask skarnet [latest|kiss] [--sources DIR]`: build (or find) a stack, print its root.
 pub fn main(args: Vec<std::ffi::OsString>) -> Result<()> {
     use lexopt::prelude::*;
@@ -388,7 +392,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<()> {
         match arg {
             Long("sources") => set_sources(p.value()?.into()),
             Value(v) => set = Set::parse(&v.string()?)?,
-            _ => return Err(arg.unexpected().into()),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => return Err(format!("{}\n{USAGE}", arg.unexpected()).into()),
         }
     }
     let sh = Shell::new()?;
