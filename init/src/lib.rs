@@ -3,6 +3,7 @@
 //!
 //! Where a boot step lives:
 //! - `stage1`    pid 1 until it execs s6-svscan (mounts, run-image, env, stage-2 fork)
+//! - `emergency` the way in when the boot cannot go on: shell on the console, safe reboot
 //! - `config`    /etc/kiss-s6/init.conf
 //! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
 //! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit
