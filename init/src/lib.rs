@@ -12,6 +12,7 @@
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
+//! - `seed`      the random seed across boots, without waiting for the kernel's RNG
 //! - `child`     running other programs (posix_spawn, waitpid)
 //! - `sort`      one stable sort for every element type (size)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
@@ -24,6 +25,7 @@ pub mod mounts;
 pub mod msg;
 pub mod protocol;
 pub mod s6rcdb;
+pub mod seed;
 pub mod shutdownd;
 pub mod sort;
 pub mod stage1;
@@ -56,6 +58,7 @@ commands:
   status [NAME…]      state of every service of the live database
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
+  seed load|save      feed the random seed to the kernel and renew it, never waiting
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
 
 /// Dispatch on argv[0] (the applet names) or, for `kiss-s6`, on the first argument.
@@ -121,6 +124,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "status" => status::main(args),
         "down-set" => s6rcdb::down_set_main(args),
         "analyze" => analyze::main(args),
+        "seed" => seed::main(args),
         "help" | "--help" => {
             println!("{USAGE}");
             Ok(0)
