@@ -122,13 +122,11 @@ root_is_rw() {
 }
 
 # stage2_wait SECONDS: wait until rc.init has brought the runlevel up (it writes
-# /run/kiss-s6/stage2-exit), at most SECONDS (0: do not wait).
+# /run/kiss-s6/stage2-exit), at most SECONDS (0: do not wait). Woken by inotify the moment
+# the file appears (`kiss-s6 wait-file`), not by polling.
 stage2_wait() {
-    _i=0
-    while [ ! -e /run/kiss-s6/stage2-exit ] && [ "$_i" -lt "$1" ]; do
-        sleep 1
-        _i=$((_i + 1))
-    done
+    [ "$1" -gt 0 ] 2>/dev/null || return 0
+    "$KISS_S6" wait-file -t "$1" /run/kiss-s6/stage2-exit || :
 }
 
 # idle: nothing to run, but a longrun must not exit (it would be restarted every second).

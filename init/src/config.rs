@@ -25,6 +25,29 @@ pub struct Config {
     pub verbosity: u32,
     /// Copy the catch-all log to the console too.
     pub console_log: bool,
+    /// The size of the tmpfs of its own on /run/tmp (the target of /tmp), as tmpfs's `size=`
+    /// takes it: `N%` of RAM or `N`, `Nk`, `Nm`, `Ng`. Read by the `tmp` service's helper.
+    pub tmp_size: String,
+    /// The same for /run/shm (the target of /dev/shm).
+    pub shm_size: String,
+}
+
+/// The default of `tmp_size` and `shm_size`: Debian's initscripts gave /tmp and /dev/shm
+/// 20% each too. Both full take 40% of RAM, leaving the rest to the system.
+pub const DEFAULT_TMPFS_SIZE: &str = "20%";
+
+/// A tmpfs `size=` a user may not grow into all of RAM by mistake: `N%` with N from 1 to
+/// 100, or N bytes (at least one, suffix k, m or g, either case). 0, tmpfs's "unlimited",
+/// is refused: a /tmp without a limit takes all memory.
+pub fn valid_size(v: &str) -> bool {
+    let (digits, pct) = match v.strip_suffix('%') {
+        Some(d) => (d, true),
+        None => (v.strip_suffix(['k', 'K', 'm', 'M', 'g', 'G']).unwrap_or(v), false),
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return false;
+    }
+    !pct || digits.parse::<u32>().is_ok_and(|n| n <= 100)
 }
 
 impl Default for Config {
@@ -37,6 +60,8 @@ impl Default for Config {
             early_getty: None,
             verbosity: 1,
             console_log: false,
+            tmp_size: DEFAULT_TMPFS_SIZE.into(),
+            shm_size: DEFAULT_TMPFS_SIZE.into(),
         }
     }
 }
@@ -99,6 +124,15 @@ pub fn parse(text: &str, file: &str) -> (Config, Vec<String>) {
                 "no" | "false" | "0" | "off" => c.console_log = false,
                 _ => bad("expected yes or no"),
             },
+            "tmp_size" | "shm_size" => {
+                if !valid_size(value) {
+                    bad("expected a percentage of RAM (1% to 100%) or a size like 512m or 2g")
+                } else if key == "tmp_size" {
+                    c.tmp_size = value.into()
+                } else {
+                    c.shm_size = value.into()
+                }
+            }
             _ => diags.push(format!("{file}:{n}: warning: unknown key {key:?} ignored")),
         }
     }
@@ -146,6 +180,24 @@ mod tests {
         assert_eq!(c.early_getty.as_deref(), Some("tty2"));
         assert_eq!(c.verbosity, 2);
         assert!(c.console_log);
+        assert_eq!((c.tmp_size.as_str(), c.shm_size.as_str()), ("20%", "20%"));
+        let (c, d) = parse("tmp_size = 512m\nshm_size = 10%\n", "f");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!((c.tmp_size.as_str(), c.shm_size.as_str()), ("512m", "10%"));
+    }
+
+    #[test]
+    fn tmpfs_sizes() {
+        for ok in ["20%", "1%", "100%", "1", "4096", "512m", "2G", "64k", "999999999999999"] {
+            assert!(valid_size(ok), "{ok}");
+        }
+        for bad in ["", "0", "0%", "101%", "05%", "%", "m", "20 %", "-1", "1.5g", "20%%", "1t", "10mb", "size=1m", "9999999999999999", "１%"] {
+            assert!(!valid_size(bad), "{bad}");
+        }
+        let (c, d) = parse("tmp_size = 0\nshm_size = lots\n", "/etc/kiss-s6/init.conf");
+        assert_eq!((c.tmp_size.as_str(), c.shm_size.as_str()), (DEFAULT_TMPFS_SIZE, DEFAULT_TMPFS_SIZE));
+        assert_eq!(d[0], "/etc/kiss-s6/init.conf:1: error: bad value \"0\" for tmp_size: expected a percentage of RAM (1% to 100%) or a size like 512m or 2g; using the default");
+        assert!(d[1].starts_with("/etc/kiss-s6/init.conf:2: error: bad value \"lots\" for shm_size"));
     }
 
     #[test]
@@ -159,19 +211,51 @@ mod tests {
         assert!(d[3].contains(":4: error: expected `key = value`"));
     }
 
+    /// Each key's range, both ends, and the words that turn a setting off.
+    #[test]
+    fn values_at_the_edges() {
+        let one = |text: &str| {
+            let (c, d) = parse(text, "f");
+            (c, d.len())
+        };
+        assert_eq!(one("umask = 777\n").0.umask, 0o777);
+        assert_eq!(one("umask = 1777\n"), (Config::default(), 1), "beyond 0777");
+        assert_eq!(one("grace_ms = 300000\n").0.grace_ms, 300_000);
+        assert_eq!(one("grace_ms = 300001\n"), (Config::default(), 1));
+        assert_eq!(one("verbosity = 0\n").0.verbosity, 0);
+        assert_eq!(one("verbosity = 3\n"), (Config::default(), 1));
+        for off in ["", "no", "off", "none"] {
+            let (c, n) = one(&format!("early_getty = tty1\nearly_getty = {off}\n"));
+            assert_eq!((c.early_getty, n), (None, 0), "{off:?}");
+        }
+        for bad in ["../tty1", ".tty1", "tty 1", "tty\u{1}"] {
+            assert_eq!(one(&format!("early_getty = {bad}\n")), (Config::default(), 1), "{bad:?}");
+            assert_eq!(one(&format!("runlevel = {bad}\n")), (Config::default(), 1), "{bad:?}");
+        }
+        for no in ["no", "false", "0", "off"] {
+            assert_eq!(one(&format!("console_log = yes\nconsole_log = {no}\n")), (Config::default(), 0), "{no}");
+        }
+    }
+
     #[test]
     fn hostile_input_never_panics() {
+        // xorshift64 advanced for the length too: 2980 distinct inputs of 3000 (it once advanced
+        // only per byte, and from the first empty input on every input was empty: 223).
         let mut seed = 0x9E3779B97F4A7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
         let alphabet = b"= #\n\t\x00\xffabcumask_grace0123456789/.:";
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..3000 {
-            let mut v = Vec::new();
-            for _ in 0..(seed % 200) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                v.push(alphabet[(seed % alphabet.len() as u64) as usize]);
-            }
+            let n = next() % 200;
+            let v: Vec<u8> = (0..n).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             let _ = parse(&String::from_utf8_lossy(&v), "fuzz");
+            seen.insert(v);
         }
+        assert!(seen.len() >= 2900, "only {} distinct inputs in 3000", seen.len());
     }
 }

@@ -135,30 +135,38 @@ fn run_shell(shell: &str) {
     }
 }
 
-/// What a shutdown would do, briefly: TERM then KILL to everyone else, the stage-4 unmount
-/// plan (which ends with `/` read-only: an admin may have remounted it read-write in the
-/// shell), sync, reboot(2).
+/// What a shutdown would do, briefly (see [`make_safe`]), then a reboot.
 fn make_safe_and_reboot() -> ! {
     let mut sys = RealSys;
     let _ = writeln!(std::io::stderr(), "kiss-s6: ending every process, unmounting, rebooting");
-    let _ = sys.kill(-1, Signal::SIGTERM);
-    let _ = sys.kill(-1, Signal::SIGCONT);
-    std::thread::sleep(Duration::from_secs(1));
-    let _ = sys.kill(-1, Signal::SIGKILL);
-    sys.sync();
-    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(&table));
-    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
-        plan.push(mounts::Step::RemountRo("/".into()));
-    }
-    let failures = mounts::execute_plan(&mut sys, &plan);
-    if failures > 0 {
-        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only: synced, rebooting anyway"));
-    }
-    sys.sync();
-    let e = sys.reboot(RebootMode::RB_AUTOBOOT);
+    let mut table = || fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let e = make_safe(&mut sys, &mut table, Path::new("/proc"), Duration::from_secs(1), Duration::from_millis(200));
     msg::print_fatal(&Error::sys("reboot", e));
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// TERM then, `grace` later, KILL to everyone else; the stage-4 unmount plan of the mount
+/// table `mountinfo` gives once they are gone, which ends with `/` read-only (an admin may
+/// have remounted it read-write in the shell); sync; `/` checked and made safe when it is
+/// still read-write (`stage4::make_root_safe`, with `proc_root` and `pause`); reboot(2).
+/// Returns reboot(2)'s error.
+pub fn make_safe(sys: &mut dyn Sys, mountinfo: &mut dyn FnMut() -> String, proc_root: &Path, grace: Duration, pause: Duration) -> Errno {
+    let _ = sys.kill(-1, Signal::SIGTERM);
+    let _ = sys.kill(-1, Signal::SIGCONT);
+    std::thread::sleep(grace);
+    let _ = sys.kill(-1, Signal::SIGKILL);
+    sys.sync();
+    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(&mountinfo()));
+    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
+        plan.push(mounts::Step::RemountRo("/".into()));
+    }
+    let failures = mounts::execute_plan(sys, &plan);
+    if failures > 0 {
+        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only: synced, rebooting anyway"));
+    }
+    sys.sync();
+    crate::stage4::make_root_safe(sys, proc_root, pause);
+    sys.reboot(RebootMode::RB_AUTOBOOT)
 }

@@ -456,9 +456,50 @@ mod tests {
         assert_eq!(parse_time("12:30"), Some(When::At(12, 30)));
         assert_eq!(parse_time("1:05"), Some(When::At(1, 5)));
         assert_eq!(parse_time("00:00"), Some(When::At(0, 0)));
-        for bad in ["", "+", "-5", "5m", "+5x", "tomorrow", "24:00", "12:60", "12:5", "123:00", "12:", ":30", "+12:30", "1:2:3", "NOW"] {
+        // Digits only: u64's parser would take a `+` (`++5`, `1:+5`), and at most two for
+        // the hour (`001:30`).
+        for bad in ["", "+", "-5", "5m", "+5x", "tomorrow", "24:00", "12:60", "12:5", "123:00", "12:", ":30", "+12:30", "1:2:3", "NOW", "++5", "1:+5", "001:30"] {
             assert_eq!(parse_time(bad), None, "{bad:?}");
         }
+    }
+
+    /// The local time of day, as `date` says it (read before and after: no second is lost).
+    #[test]
+    fn local_secs_of_day_is_dates() {
+        let date = || {
+            let out = std::process::Command::new("date").arg("+%H %M %S").output().unwrap();
+            let v: Vec<u64> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(|w| w.parse().unwrap()).collect();
+            v[0] * 3600 + v[1] * 60 + v[2]
+        };
+        let (before, ours, after) = (date(), local_secs_of_day(), date());
+        if after < before {
+            return; // midnight passed in between
+        }
+        assert!((before..=after).contains(&ours), "{before} <= {ours} <= {after}");
+    }
+
+    fn mkproc(root: &Path, name: &str, stat: &str, uid: u32) {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("stat"), stat).unwrap();
+        std::fs::write(d.join("status"), format!("Name:\tx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")).unwrap();
+    }
+
+    /// Owners of processes with a controlling terminal (tty_nr, the 7th field of stat, after
+    /// a comm that may hold spaces and parentheses), each once, by name.
+    #[test]
+    fn logged_in_users_are_owners_of_processes_with_a_tty() {
+        let d = std::env::temp_dir().join(format!("kiss-s6-users-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(logged_in_users(&d), Vec::<String>::new(), "no proc at all");
+        // A daemon: session 7 but no tty. A login shell on tty1 (1025) and one more of root's.
+        mkproc(&d, "7", "7 (a (b) c) S 1 7 7 0 -1 0", 0);
+        assert_eq!(logged_in_users(&d), Vec::<String>::new());
+        mkproc(&d, "8", "8 (sh) S 1 8 8 1025 8 0", 0);
+        mkproc(&d, "9", "9 (vi) S 8 9 8 1025 9 0", 0);
+        mkproc(&d, "self", "10 (x) S 1 10 10 1025 10 0", 65534); // not a pid: ignored
+        assert_eq!(logged_in_users(&d), vec!["root".to_string()]);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -486,6 +527,9 @@ mod tests {
         assert!(e.text.contains("no authorized user logged in"), "{}", e.text);
         std::fs::write(&f, "# nobody\n").unwrap();
         assert_eq!(check_shutdown_allow(&f, &["root".into()]).unwrap_err().code, 1);
+        // Unreadable is not absent: refused.
+        let e = check_shutdown_allow(&d, &["root".into()]).unwrap_err();
+        assert!(e.text.contains("Is a directory"), "{}", e.text);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -6,6 +6,7 @@
 //! - `emergency` the way in when the boot cannot go on: shell on the console, safe reboot
 //! - `config`    /etc/kiss-s6/init.conf
 //! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
+//! - `stage4`    stage 4 as pid 1 (s6-svscan's finish), and the check that `/` went read-only
 //! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit
 //! - `protocol`  the 17-byte shutdownd fifo request, byte-compatible with s6-linux-init
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
@@ -13,6 +14,7 @@
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
 //! - `seed`      the random seed across boots, without waiting for the kernel's RNG
+//! - `waitfile`  `wait-file`: wake on a file's creation (inotify), for the gettys
 //! - `child`     running other programs (posix_spawn, waitpid)
 //! - `sort`      one stable sort for every element type (size)
 //! - `sys`       the seam for destructive syscalls (mount, umount, kill, reboot, exec)
@@ -32,11 +34,13 @@ pub mod stage1;
 pub mod sys;
 pub mod status;
 pub mod tree;
+pub mod waitfile;
 pub mod analyze;
 pub mod bootlog;
 pub mod child;
 pub mod decimal;
 pub mod emergency;
+pub mod stage4;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -46,6 +50,7 @@ use msg::{Error, Result};
 const USAGE: &str = "usage: kiss-s6 COMMAND [ARGS…]
 commands:
   shutdownd [-c DIR] [-g MS] [-d FD]   the shutdown daemon (an early service)
+  stage4              stage 4 as pid 1 (what .s6-svscan/finish runs)
   halt|poweroff|reboot [-f] [-n] [-w] [-d] [-W]
   shutdown [-h|-p|-r|-k|-c] [-a] [-t SEC] TIME [MSG]
   telinit LEVEL
@@ -59,6 +64,7 @@ commands:
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
   seed load|save      feed the random seed to the kernel and renew it, never waiting
+  wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
 
 /// Dispatch on argv[0] (the applet names) or, for `kiss-s6`, on the first argument.
@@ -114,6 +120,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "shutdown" => hpr::shutdown_main(args),
         "telinit" => hpr::telinit_main(args),
         "shutdownd" => shutdownd::main(args),
+        "stage4" => stage4::main(args),
         "mountpoint" => mounts::mountpoint_main(args),
         "pause" => pause(args),
         "check" => tree::check_main(args),
@@ -125,6 +132,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "down-set" => s6rcdb::down_set_main(args),
         "analyze" => analyze::main(args),
         "seed" => seed::main(args),
+        "wait-file" => waitfile::main(args),
         "help" | "--help" => {
             println!("{USAGE}");
             Ok(0)

@@ -20,6 +20,8 @@ pub struct Mount {
     pub target: String,
     pub fstype: String,
     pub source: String,
+    /// The filesystem's own options (the field after the source): `ro` or `rw` first.
+    pub super_opts: String,
 }
 
 /// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
@@ -57,6 +59,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             target: unescape(fields[4]),
             fstype: fields[dash + 1].to_string(),
             source: unescape(fields[dash + 2]),
+            super_opts: fields.get(dash + 3).map(|s| s.to_string()).unwrap_or_default(),
         });
     }
     v
@@ -151,7 +154,8 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     plan
 }
 
-fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
+/// A read-only remount of the filesystem on `target` (its superblock, not a bind view).
+pub fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
     sys.mount("", target, "", MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, "")
 }
 
@@ -272,6 +276,8 @@ mod tests {
         assert_eq!(m.len(), 14);
         assert_eq!(m[9].target, "/mnt/my disk");
         assert_eq!(m[10].fstype, "nfs4");
+        assert_eq!(m[1].super_opts, "rw");
+        assert_eq!(m[2].super_opts, "rw,size=1024k");
         assert!(parse_mountinfo("garbage\n1 2 3\n").is_empty());
     }
 

@@ -19,18 +19,23 @@
 //! **Stage 3.** Wait on the fifo for a request (see `protocol`). At its deadline run
 //! rc.shutdown and wait for that one child, at most `--script-timeout` (a hung script is killed
 //! with its process group and the shutdown goes on). `S` stops here and keeps listening.
-//! Otherwise: leave the stage-4 marker, take every other service out of supervision, send
+//! Otherwise: leave the stage-4 marker (prepared at start-up, so that it needs no room in
+//! /run at shutdown; without one this instance goes on to stage 4 itself), take every other
+//! service out of supervision, send
 //! TERM + HUP (interactive shells ignore TERM) + CONT to every process, and end the grace as
 //! soon as nothing is left but pid 1, us, kernel threads, zombies and the supervision tree's
 //! own processes (s6-supervise children of pid 1 and the catch-all logger, which pid 1
 //! restarts at once anyway); then sync and KILL.
 //!
-//! **Stage 4** needs a process that the KILL did not touch and that is a fresh child of the
-//! supervision tree. The KILL also kills our s6-supervise; s6-svscan (pid 1) restarts it, it
-//! runs `run` again, and the new `kiss-s6 shutdownd` finds `./stage4` (holding the action byte)
-//! and does stage 4: unmount everything (see `mounts::umount_plan`), remount `/` read-only,
-//! rc.shutdown.final, sync, reboot(2). This is s6-linux-init's trick without generating an
-//! execline script.
+//! **Stage 4** needs a process that the KILL did not touch. The KILL also kills our
+//! s6-supervise; s6-svscan (pid 1) restarts it, it runs `run` again, and the new
+//! `kiss-s6 shutdownd` finds `./stage4` (holding the action byte). It asks s6-svscan to exit
+//! into `.s6-svscan/finish`, which makes pid 1 `kiss-s6 stage4` (see `stage4`: pid 1 must
+//! drop the files of `/` it maps, or `/` cannot go read-only after an upgrade). Only when
+//! that cannot happen (a finish script of an older run-image, pid 1 not exiting) does this
+//! instance do stage 4 itself: unmount everything (see `mounts::umount_plan`), remount `/`
+//! read-only, rc.shutdown.final, sync, check `/` (`stage4::make_root_safe`), reboot(2).
+//! The readiness fd is close-on-exec: no script inherits it.
 //!
 //! **Safety rail.** Nothing destructive (rc.shutdown for h/p/r, kill(-1), stage 4) happens
 //! unless pid 1 of our pid namespace is s6-svscan (`/proc/1/comm`, else `/proc/1/exe`) or
@@ -88,17 +93,24 @@ pub struct Opts {
 const USAGE: &str = "usage: kiss-s6 shutdownd [-d NOTIF-FD] [-c LIBDIR] [-g GRACE-MS] \
 [--scandir DIR] [--console FILE] [--script-timeout MS] [--no-safety-rail]";
 
+impl Opts {
+    /// The defaults, with init.conf's `grace_ms`.
+    pub fn new(default_grace_ms: u32) -> Opts {
+        Opts {
+            notif_fd: None,
+            libdir: PathBuf::from(LIBDIR),
+            grace_ms: default_grace_ms.min(MAX_GRACE_MS),
+            scandir: PathBuf::from(SCANDIR),
+            console: PathBuf::from("/dev/console"),
+            script_timeout_ms: DEFAULT_SCRIPT_TIMEOUT_MS,
+            safety_rail: true,
+        }
+    }
+}
+
 /// Parse the command line; `default_grace_ms` comes from init.conf.
 pub fn parse(args: Vec<OsString>, default_grace_ms: u32) -> Result<Opts> {
-    let mut o = Opts {
-        notif_fd: None,
-        libdir: PathBuf::from(LIBDIR),
-        grace_ms: default_grace_ms.min(MAX_GRACE_MS),
-        scandir: PathBuf::from(SCANDIR),
-        console: PathBuf::from("/dev/console"),
-        script_timeout_ms: DEFAULT_SCRIPT_TIMEOUT_MS,
-        safety_rail: true,
-    };
+    let mut o = Opts::new(default_grace_ms);
     let mut p = lexopt::Parser::from_args(args);
     fn lx(e: lexopt::Error) -> Error {
         Error::usage(format!("shutdownd: {e}\n{USAGE}"))
@@ -141,24 +153,29 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         if nix::fcntl::fcntl(unsafe_borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_err() {
             return Err(Error::usage(format!("shutdownd: -d {fd}: not an open file descriptor")));
         }
+        // Never inherited: rc.shutdown and rc.shutdown.final are not ours to make ready.
+        let _ = nix::fcntl::fcntl(unsafe_borrow(fd), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
     }
     let mut sys = RealSys;
     let proc_root = Path::new("/proc");
 
-    // A restarted instance after stage 3: do stage 4.
+    // A restarted instance after stage 3: stage 4, by pid 1 if it can.
     match fs::read(STAGE4_FILE) {
         Ok(bytes) => {
+            if let Some(fd) = o.notif_fd {
+                // SAFETY: the supervisor's readiness fd, ours; this instance never reports ready.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+            redirect_output(&o.console);
+            if let Err(e) = rail(proc_root, o.safety_rail, "run stage 4") {
+                let _ = fs::remove_file(STAGE4_FILE);
+                return Err(e);
+            }
+            let action = marker_action(&bytes);
+            let why = hand_over(&o, proc_root);
+            msg::warn(format!("{why}: stage 4 runs here, in shutdownd"));
             // Gone first: should stage 4 die, a restart must not loop through it every second.
             let _ = fs::remove_file(STAGE4_FILE);
-            redirect_output(&o.console);
-            rail(proc_root, o.safety_rail, "run stage 4")?;
-            let action = match bytes.first().copied().and_then(Action::from_byte) {
-                Some(a) if a != Action::Stop => a,
-                _ => {
-                    msg::warn(format!("{STAGE4_FILE}: bad contents {bytes:?}: rebooting"));
-                    Action::Reboot
-                }
-            };
             let e = stage4(&mut sys, action, &o);
             msg::print_fatal(&e);
             // Exiting would make s6-supervise run us again, for nothing: stay, so the console
@@ -171,6 +188,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         Err(e) => msg::warn(format!("unable to read {STAGE4_FILE}: {}", msg::io_desc(&e))),
     }
 
+    if let Err(e) = prepare_marker(Path::new(".")) {
+        msg::warn(format!("{e}: the stage-4 marker will need room in /run at shutdown"));
+    }
     let (action, grace_ms) = stage3_wait(&o, proc_root)?;
     redirect_output(&o.console);
     stage3_finish(&mut sys, action, grace_ms, &o, proc_root)?;
@@ -373,7 +393,7 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
 
 /// fds 1 and 2 to the console (they were the catch-all logger's fifo, which dies now), or to
 /// /dev/null when there is no console.
-fn redirect_output(console: &Path) {
+pub fn redirect_output(console: &Path) {
     let fd = open(console, OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_APPEND, Mode::empty())
         .or_else(|_| open("/dev/null", OFlag::O_WRONLY, Mode::empty()));
     match fd {
@@ -390,23 +410,106 @@ fn redirect_output(console: &Path) {
     }
 }
 
-/// Stage 3 after the deadline: leave the stage-4 marker, unsupervise, kill everything.
+/// Stage 3 after the deadline: leave the stage-4 marker, unsupervise, kill everything. A
+/// shutdown never stops half-way: when no marker can be left, this instance does stage 4
+/// itself once everything is killed (only returns, an error, if reboot(2) fails).
 pub fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts, proc_root: &Path) -> Result<()> {
     // Checked again: nothing below may happen on a machine kiss-s6 did not boot.
     rail(proc_root, o.safety_rail, &format!("{} the system", action.name()))?;
-    write_marker(Path::new("."), action)?;
+    let marked = write_marker(Path::new("."), action);
+    if let Err(e) = &marked {
+        msg::warn(format!("{e}: stage 4 runs from here once every process is gone"));
+    }
     unsupervise(&o.scandir);
     kill_all(sys, grace_ms, proc_root);
+    if marked.is_err() {
+        return Err(stage4(sys, action, o));
+    }
     Ok(())
 }
 
-/// Write `stage4` atomically (write `stage4.new`, then rename) in `dir`.
+/// The marker's file before it is renamed into place.
+const MARKER_NEW: &str = "stage4.new";
+
+/// At start-up, while /run has room: `stage4.new` with two bytes in it, so that leaving the
+/// marker at shutdown allocates nothing (one byte overwritten in a page the file already
+/// has, then a rename), whatever users or services did to /run since.
+pub fn prepare_marker(dir: &Path) -> Result<()> {
+    let tmp = dir.join(MARKER_NEW);
+    fs::write(&tmp, b"?\n").map_err(|e| Error::io(format!("write {}", tmp.display()), &e))
+}
+
+/// Write `stage4` in `dir` atomically: the action byte written into the prepared
+/// `stage4.new` in place (written whole when it is missing), then renamed.
 pub fn write_marker(dir: &Path, action: Action) -> Result<()> {
-    let tmp = dir.join(format!("{STAGE4_FILE}.new"));
+    use std::os::unix::fs::FileExt;
+    let tmp = dir.join(MARKER_NEW);
     let dst = dir.join(STAGE4_FILE);
-    fs::write(&tmp, [action.byte(), b'\n']).map_err(|e| Error::io(format!("write {}", tmp.display()), &e))?;
+    let bytes = [action.byte(), b'\n'];
+    let wrote = match fs::OpenOptions::new().write(true).open(&tmp) {
+        Ok(f) => f.write_all_at(&bytes, 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::write(&tmp, bytes),
+        Err(e) => Err(e),
+    };
+    wrote.map_err(|e| Error::io(format!("write {}", tmp.display()), &e))?;
     fs::rename(&tmp, &dst)
         .map_err(|e| Error::io(format!("rename {} to {}", tmp.display(), dst.display()), &e))
+}
+
+/// The action a marker holds; anything else (S, garbage, nothing) reboots, said.
+pub fn marker_action(bytes: &[u8]) -> Action {
+    match bytes.first().copied().and_then(Action::from_byte) {
+        Some(a) if a != Action::Stop => a,
+        _ => {
+            msg::warn(format!("{STAGE4_FILE}: bad contents {bytes:?}: rebooting"));
+            Action::Reboot
+        }
+    }
+}
+
+/// How long the stage-4 instance waits for pid 1 to exit into `.s6-svscan/finish`.
+pub const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+
+/// Does `finish` run kiss-s6's stage 4? The run-image of this version's does; one copied
+/// into /run at boot by an older kiss-s6 (upgraded since) reboots at once instead.
+pub fn finish_runs_stage4(finish: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mark = crate::stage4::FINISH_RUNS.as_bytes();
+    fs::metadata(finish).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        && fs::read(finish).is_ok_and(|b| b.windows(mark.len()).any(|w| w == mark))
+}
+
+/// Stage 4 by pid 1 (see `stage4`): ask s6-svscan to exit (`b`: at once, supervisors left to
+/// stage 4), so that it execs `.s6-svscan/finish`, which execs `kiss-s6 stage4`; then wait
+/// for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only returns, with the
+/// reason, when stage 4 must run here instead.
+pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
+    let finish = o.scandir.join(".s6-svscan/finish");
+    if !finish_runs_stage4(&finish) {
+        return format!("{} does not run {}", finish.display(), crate::stage4::FINISH_RUNS);
+    }
+    let control = o.scandir.join(".s6-svscan/control");
+    // Said first: pid 1 may end us as soon as the byte is in.
+    msg::info("asking s6-svscan (pid 1) to exit into its finish script, which runs stage 4");
+    let sent = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&control)
+        .and_then(|mut f| f.write_all(b"b"));
+    if let Err(e) = sent {
+        return format!("unable to write to {}: {}", control.display(), msg::io_desc(&e));
+    }
+    let end = Instant::now() + HANDOVER_WAIT;
+    while Instant::now() < end {
+        if pid1_name(proc_root).is_some_and(|n| n != "s6-svscan") {
+            // pid 1 is on its way to stage 4, and ends every process: us too.
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        std::thread::sleep(SCAN_INTERVAL);
+    }
+    format!("pid 1 is still s6-svscan {} s after it was asked to exit", HANDOVER_WAIT.as_secs())
 }
 
 /// Take every service but ourselves and the catch-all logger out of supervision, as
@@ -587,15 +690,25 @@ pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
     };
     let final_script = o.libdir.join("rc.shutdown.final");
     let timeout = o.script_timeout_ms;
-    stage4_with(sys, action, &text, &mut |sys: &mut dyn Sys| {
+    let mut run_final = |sys: &mut dyn Sys| {
         let _ = sys;
         run_script(&final_script, timeout, false);
-    })
+    };
+    stage4_with(sys, action, &text, &mut run_final, Path::new("/proc"), Duration::from_millis(200))
 }
 
 /// Stage 4: unmount everything (`mounts::umount_plan`, which ends with `/` read-only), run
-/// rc.shutdown.final (`final_script`), sync, reboot(2). Only returns (an error) on failure.
-pub fn stage4_with(sys: &mut dyn Sys, action: Action, mountinfo: &str, final_script: &mut dyn FnMut(&mut dyn Sys)) -> Error {
+/// rc.shutdown.final (`final_script`), sync, check that `/` is read-only and make it safe
+/// when it is not (`stage4::make_root_safe`, with `proc_root` and `pause`), reboot(2). Only
+/// returns (an error) on failure.
+pub fn stage4_with(
+    sys: &mut dyn Sys,
+    action: Action,
+    mountinfo: &str,
+    final_script: &mut dyn FnMut(&mut dyn Sys),
+    proc_root: &Path,
+    pause: Duration,
+) -> Error {
     msg::info("unmounting filesystems...");
     let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(mountinfo));
     if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
@@ -607,6 +720,7 @@ pub fn stage4_with(sys: &mut dyn Sys, action: Action, mountinfo: &str, final_scr
     }
     final_script(sys);
     sys.sync();
+    crate::stage4::make_root_safe(sys, proc_root, pause);
     msg::info(format!("{}: calling reboot(2)", action.name()));
     let e = sys.reboot(reboot_mode(action));
     Error::sys(format!("{} the system: reboot(2)", action.name()), e)
@@ -719,13 +833,42 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    /// The disposition of `sig` in this process: SIG_IGN?
+    fn ignored(sig: Signal) -> bool {
+        // SAFETY: sigaction is plain data (all zeroes is valid); a null new action only
+        // reads the current one into it.
+        unsafe {
+            let mut old: nix::libc::sigaction = std::mem::zeroed();
+            nix::libc::sigaction(sig as i32, std::ptr::null(), &mut old);
+            old.sa_sigaction == nix::libc::SIG_IGN
+        }
+    }
+
+    /// kill_all ignores TERM and HUP for good (it must survive its own kill(-1)), and an
+    /// ignored signal stays ignored in every child spawned after: so the test runs in a child
+    /// process, this test binary run again for it alone, and this process is left as it was.
     #[test]
     fn kill_all_sequence_and_early_end() {
+        const CHILD: &str = "KISS_S6_KILL_ALL_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            let name = std::thread::current().name().unwrap().to_string();
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+            assert!(!ignored(Signal::SIGTERM) && !ignored(Signal::SIGHUP), "the test process must keep its dispositions");
+            return;
+        }
+        assert!(!ignored(Signal::SIGTERM) && !ignored(Signal::SIGHUP));
         let d = tmp("killall");
         mkproc(&d, 1, "1 (s6-svscan) S 0 1 1 0 -1 0 0", "s6-svscan");
         let mut sys = FakeSys::new();
         let t = Instant::now();
         kill_all(&mut sys, 60_000, &d);
+        assert!(ignored(Signal::SIGTERM) && ignored(Signal::SIGHUP), "kill_all must survive its own kill(-1)");
         assert!(t.elapsed() < Duration::from_secs(5), "grace must end as soon as nothing is left");
         assert_eq!(sys.calls, vec!["sync", "kill -1 SIGTERM", "kill -1 SIGHUP", "kill -1 SIGCONT", "sync", "kill -1 SIGKILL"]);
         // Someone who never leaves: the whole (short) grace is used, then KILL anyway.
@@ -744,6 +887,38 @@ mod tests {
         write_marker(&d, Action::Halt).unwrap();
         assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"h\n");
         assert!(!d.join("stage4.new").exists());
+        // Prepared at start-up: written in place, then renamed (the inode is the prepared one).
+        fs::remove_file(d.join(STAGE4_FILE)).unwrap();
+        prepare_marker(&d).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join("stage4.new")).unwrap());
+        write_marker(&d, Action::Poweroff).unwrap();
+        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"p\n");
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_FILE)).unwrap()), ino);
+        assert!(!d.join("stage4.new").exists());
+        // What a marker says: S or garbage reboots.
+        assert_eq!(marker_action(b"p\n"), Action::Poweroff);
+        assert_eq!(marker_action(b"S\n"), Action::Reboot);
+        assert_eq!(marker_action(b""), Action::Reboot);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn only_a_finish_script_that_runs_stage4_gets_stage4() {
+        let d = tmp("finish");
+        let f = d.join("finish");
+        assert!(!finish_runs_stage4(&f));
+        fs::write(&f, "#!/bin/sh\nexec /usr/bin/kiss-s6 stage4\n").unwrap();
+        assert!(!finish_runs_stage4(&f), "not executable");
+        fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert!(finish_runs_stage4(&f));
+        // An older run-image's: sync and reboot at once.
+        fs::write(&f, "#!/usr/bin/execlineb -P\n/usr/bin/kiss-s6 reboot -f\n").unwrap();
+        assert!(!finish_runs_stage4(&f));
+        // The shipped one.
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kiss-s6-scripts/run-image/service/.s6-svscan/finish");
+        assert!(finish_runs_stage4(&shipped), "{}", shipped.display());
+        let o = parse(a(&["--scandir", d.to_str().unwrap()]), 10).unwrap();
+        assert!(hand_over(&o, &d).ends_with("does not run kiss-s6 stage4"));
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -790,6 +965,9 @@ mod tests {
 32 20 0:29 / /mnt/nfs rw - nfs4 srv:/x rw
 ";
 
+    /// No /proc for `make_root_safe`'s list of deleted files.
+    const NO_PROC: &str = "/nonexistent/kiss-s6-proc";
+
     #[test]
     fn stage4_sequence() {
         let mut sys = FakeSys::new();
@@ -797,27 +975,40 @@ mod tests {
         let e = stage4_with(&mut sys, Action::Poweroff, MOUNTINFO, &mut |s: &mut dyn Sys| {
             ran += 1;
             s.sync(); // visible in the call log: rc.shutdown.final runs after the unmounts
-        });
+        }, Path::new(NO_PROC), Duration::ZERO);
         assert_eq!(ran, 1);
         assert_eq!(
             sys.calls,
-            vec!["umount /mnt/nfs 0x2", "umount /home 0x0", "mount  /  0x21 ", "sync", "sync", "reboot poweroff"]
+            vec!["umount /mnt/nfs 0x2", "umount /home 0x0", "mount  /  0x21 ", "sync", "sync", "sb_read_only /", "reboot poweroff"]
         );
         assert_eq!(e.code, 111);
     }
 
     #[test]
     fn stage4_faults_ebusy_root_and_eperm_reboot() {
-        // EBUSY on /home: read-only remount instead. The remount of / fails too: warned, the
-        // machine still goes down. reboot(2) EPERM: a clear error.
+        // EBUSY on /home: read-only remount instead. The remount of / fails too, and again:
+        // / is frozen, the machine still goes down. reboot(2) EPERM: a clear error.
         let mut sys = FakeSys::new()
             .fail_on("umount /home", Errno::EBUSY)
             .fail_on("mount  / ", Errno::EBUSY)
             .fail_on("reboot", Errno::EPERM);
-        let e = stage4_with(&mut sys, Action::Halt, MOUNTINFO, &mut |_: &mut dyn Sys| {});
+        let e = stage4_with(&mut sys, Action::Halt, MOUNTINFO, &mut |_: &mut dyn Sys| {}, Path::new(NO_PROC), Duration::ZERO);
         assert_eq!(
             sys.calls,
-            vec!["umount /mnt/nfs 0x2", "umount /home 0x0", "mount  /home  0x21 ", "mount  /  0x21 ", "sync", "reboot halt"]
+            vec![
+                "umount /mnt/nfs 0x2",
+                "umount /home 0x0",
+                "mount  /home  0x21 ",
+                "mount  /  0x21 ",
+                "sync",
+                "sb_read_only /",
+                "mount  /  0x21 ",
+                "mount  /  0x21 ",
+                "mount  /  0x21 ",
+                "is_machine",
+                "freeze /",
+                "reboot halt"
+            ]
         );
         assert_eq!(e.code, 111);
         assert_eq!(e.text, "unable to halt the system: reboot(2): Operation not permitted");
@@ -826,8 +1017,8 @@ mod tests {
     #[test]
     fn stage4_without_mountinfo_still_remounts_root() {
         let mut sys = FakeSys::new();
-        stage4_with(&mut sys, Action::Reboot, "", &mut |_: &mut dyn Sys| {});
-        assert_eq!(sys.calls, vec!["mount  /  0x21 ", "sync", "reboot reboot"]);
+        stage4_with(&mut sys, Action::Reboot, "", &mut |_: &mut dyn Sys| {}, Path::new(NO_PROC), Duration::ZERO);
+        assert_eq!(sys.calls, vec!["mount  /  0x21 ", "sync", "sb_read_only /", "reboot reboot"]);
     }
 
     #[test]

@@ -14,12 +14,12 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, setsid, ForkResult};
 
@@ -372,32 +372,36 @@ pub const LOGGER_WAIT: Duration = Duration::from_secs(10);
 fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let _ = setsid();
     let fifo = p.scandir.join(LOGGER_FIFO);
-    let end = Instant::now() + LOGGER_WAIT;
-    loop {
-        match open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty()) {
-            Ok(fd) => {
-                let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
-                // SAFETY: our own stdio.
-                unsafe {
-                    nix::libc::dup2(fd.as_raw_fd(), 1);
-                    nix::libc::dup2(fd.as_raw_fd(), 2);
-                }
-                break;
+    // A blocking open returns the moment the logger opens its end (polling cost up to 10
+    // ms of the boot's critical path each time); SIGALRM, with a handler that does
+    // nothing and no SA_RESTART, interrupts it when the logger never comes.
+    extern "C" fn wake(_: nix::libc::c_int) {}
+    let alarm = SigAction::new(SigHandler::Handler(wake), SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handler does nothing; installed in this single-threaded child.
+    let _ = unsafe { sigaction(Signal::SIGALRM, &alarm) };
+    nix::unistd::alarm::set(LOGGER_WAIT.as_secs() as u32);
+    let opened = open(&fifo, OFlag::O_WRONLY, Mode::empty());
+    nix::unistd::alarm::cancel();
+    match opened {
+        Ok(fd) => {
+            // SAFETY: our own stdio.
+            unsafe {
+                nix::libc::dup2(fd.as_raw_fd(), 1);
+                nix::libc::dup2(fd.as_raw_fd(), 2);
             }
-            Err(Errno::ENXIO) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                let logs = p.run.join(UNCAUGHT_LOGS).join("current");
-                drain_fifo(&fifo, &logs);
-                let why = if e == Errno::ENXIO { early_failure(&p.scandir, &p.run, "s6-svscan-log", env) } else { format!("unable to open {}: {}", fifo.display(), e.desc()) };
-                let text = format!(
-                    "the catch-all logger did not start within {} s: {why}. Nothing under {} can run, so the boot cannot go on (at {} s of uptime); the supervisor's own messages are in {}",
-                    LOGGER_WAIT.as_secs(),
-                    p.scandir.display(),
-                    fixed(uptime(), 1),
-                    logs.display()
-                );
-                emergency(&Error::new(msg::EXIT_SYS, text), &p.dev)
-            }
+        }
+        Err(e) => {
+            let logs = p.run.join(UNCAUGHT_LOGS).join("current");
+            drain_fifo(&fifo, &logs);
+            let why = if e == Errno::EINTR { early_failure(&p.scandir, &p.run, "s6-svscan-log", env) } else { format!("unable to open {}: {}", fifo.display(), e.desc()) };
+            let text = format!(
+                "the catch-all logger did not start within {} s: {why}. Nothing under {} can run, so the boot cannot go on (at {} s of uptime); the supervisor's own messages are in {}",
+                LOGGER_WAIT.as_secs(),
+                p.scandir.display(),
+                fixed(uptime(), 1),
+                logs.display()
+            );
+            emergency(&Error::new(msg::EXIT_SYS, text), &p.dev)
         }
     }
     // The logger runs, so s6-svscan has trapped its signals (it does so before its first

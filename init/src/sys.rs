@@ -33,6 +33,20 @@ pub trait Sys {
     fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno>;
     /// rmdir(2).
     fn rmdir(&mut self, path: &str) -> Result<(), Errno>;
+    /// Is the filesystem mounted on `path` itself read-only (the super options of the last
+    /// mount on `path` in /proc/self/mountinfo)? That is the state that leaves it clean; a
+    /// read-only view of a read-write filesystem (a bind mount) does not, and statvfs(2)
+    /// reports both alike.
+    fn sb_read_only(&mut self, path: &str) -> Result<bool, Errno>;
+    /// FIFREEZE on the filesystem holding `path`: everything is written out, the journal
+    /// flushed (ext4 then clears needs_recovery), and every later write blocks.
+    fn freeze(&mut self, path: &str) -> Result<(), Errno>;
+    /// One key written to /proc/sysrq-trigger (`u`: emergency read-only remount).
+    fn sysrq(&mut self, key: char) -> Result<(), Errno>;
+    /// Do we run on the machine itself: in the initial pid namespace (kthreadd is pid 2 only
+    /// there) and the initial user namespace? freeze and sysrq act on filesystems and a
+    /// kernel that a container or a test namespace shares with its host: never from there.
+    fn is_machine(&mut self) -> bool;
 }
 
 /// The real thing.
@@ -94,8 +108,54 @@ impl Sys for RealSys {
     }
 
     fn rmdir(&mut self, path: &str) -> Result<(), Errno> {
-        std::fs::remove_dir(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
+        std::fs::remove_dir(path).map_err(io_errno)
     }
+
+    fn sb_read_only(&mut self, path: &str) -> Result<bool, Errno> {
+        let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            // No /proc (stage 1 has not mounted it): statvfs, the best there is.
+            return self.mount_flags(path).map(|f| f.contains(MsFlags::MS_RDONLY));
+        };
+        let mounts = crate::mounts::parse_mountinfo(&table);
+        let m = mounts.iter().rev().find(|m| m.target == path).ok_or(Errno::ENOENT)?;
+        Ok(m.super_opts.split(',').any(|o| o == "ro"))
+    }
+
+    fn freeze(&mut self, path: &str) -> Result<(), Errno> {
+        // Checked here too: a freeze from a namespace could stop the host's own filesystem.
+        if !self.is_machine() {
+            return Err(Errno::EPERM);
+        }
+        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+        let request = nix::request_code_readwrite!(b'X', 119, std::mem::size_of::<nix::libc::c_int>());
+        // SAFETY: FIFREEZE takes no pointer (its int argument is unused); fd is open.
+        let r = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), request as _, 0) };
+        Errno::result(r).map(drop)
+    }
+
+    fn sysrq(&mut self, key: char) -> Result<(), Errno> {
+        // /proc/sysrq-trigger checks only its file mode: root of a user namespace mapped to
+        // the host's root would reach the host's kernel.
+        if !self.is_machine() {
+            return Err(Errno::EPERM);
+        }
+        let mut buf = [0u8; 4];
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/sysrq-trigger")
+            .and_then(|mut f| std::io::Write::write_all(&mut f, key.encode_utf8(&mut buf).as_bytes()))
+            .map_err(io_errno)
+    }
+
+    fn is_machine(&mut self) -> bool {
+        let kthreadd = std::fs::read_to_string("/proc/2/stat").is_ok_and(|s| s.starts_with("2 (kthreadd) ") && s.split(' ').nth(3) == Some("0"));
+        let uid_map = std::fs::read_to_string("/proc/self/uid_map").map(|m| m.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        kthreadd && uid_map == "0 0 4294967295"
+    }
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO))
 }
 
 /// One recorded call of [`FakeSys`], rendered as text so tests compare plain strings.
@@ -103,9 +163,10 @@ pub type Call = String;
 
 /// A recording `Sys` for tests: every call is appended to `calls`; `fail` maps a call prefix
 /// (e.g. `"umount /"` or `"reboot"`) to the errno it returns, `mountpoints` lists what
-/// `is_mountpoint` answers true for, `flags` what `mount_flags` answers (none: no flags),
-/// which a remount of that path replaces, `dirs` the directories `rmdir` finds (others:
-/// ENOENT).
+/// `is_mountpoint` answers true for, `flags` what `mount_flags` and `sb_read_only` answer
+/// (none: no flags), which a remount of that path replaces, `dirs` the directories `rmdir`
+/// finds (others: ENOENT), `namespace` whether `is_machine` says no. A `sysrq u` that does
+/// not fail makes `/` read-only, as the kernel's emergency remount does.
 #[derive(Debug, Default)]
 pub struct FakeSys {
     pub calls: Vec<Call>,
@@ -113,6 +174,7 @@ pub struct FakeSys {
     pub mountpoints: Vec<String>,
     pub flags: Vec<(String, MsFlags)>,
     pub dirs: Vec<String>,
+    pub namespace: bool,
 }
 
 impl FakeSys {
@@ -134,6 +196,12 @@ impl FakeSys {
     /// An (empty) directory `rmdir` can remove.
     pub fn with_dir(mut self, path: &str) -> Self {
         self.dirs.push(path.to_string());
+        self
+    }
+
+    /// Not the machine's init (a pid or user namespace): `is_machine` says no.
+    pub fn in_namespace(mut self) -> Self {
+        self.namespace = true;
         self
     }
 
@@ -215,5 +283,28 @@ impl Sys for FakeSys {
         let n = self.dirs.len();
         self.dirs.retain(|d| d != path);
         if self.dirs.len() < n { Ok(()) } else { Err(Errno::ENOENT) }
+    }
+
+    fn sb_read_only(&mut self, path: &str) -> Result<bool, Errno> {
+        self.record(format!("sb_read_only {path}"))?;
+        Ok(self.flags.iter().any(|(p, f)| p == path && f.contains(MsFlags::MS_RDONLY)))
+    }
+
+    fn freeze(&mut self, path: &str) -> Result<(), Errno> {
+        self.record(format!("freeze {path}"))
+    }
+
+    fn sysrq(&mut self, key: char) -> Result<(), Errno> {
+        self.record(format!("sysrq {key}"))?;
+        if key == 'u' {
+            self.flags.retain(|(p, _)| p != "/");
+            self.flags.push(("/".into(), MsFlags::MS_RDONLY));
+        }
+        Ok(())
+    }
+
+    fn is_machine(&mut self) -> bool {
+        let _ = self.record("is_machine".to_string());
+        !self.namespace
     }
 }

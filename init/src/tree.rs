@@ -2,7 +2,9 @@
 //!
 //! - `source`  reading service directories, every per-service rule (s6-spec.md §A plus ours)
 //! - `graph`   names, pipelines, bundles, dependency cycles, the start order (all iterative)
+//! - `execline` s6-rc-compile's lexer for `up`/`down` (execline's state machine, verbatim)
 //! - `compile` merge the two trees, s6-rc-compile, s6-rc-update, swap the link, prune
+//! - `fix`     `check --fix-flat`: flat `contents`/`dependencies` files to `.d` directories
 //!
 //! The package tree is /usr/share/kiss-s6/sv, the user's /etc/kiss-s6/sv; the user's
 //! definition wins by name (s6-rc-compile has no such rule: `compile` hands it a merged
@@ -10,6 +12,8 @@
 
 pub mod compile;
 pub mod dirfd;
+pub mod execline;
+pub mod fix;
 pub mod graph;
 pub mod source;
 
@@ -40,7 +44,9 @@ pub fn default_sources(root: &Path) -> Vec<PathBuf> {
 pub fn load(sources: &[PathBuf], user_wins: bool, scope: Scope) -> Result<(Model, graph::Graph, Vec<source::Def>)> {
     let mut model = Model::default();
     let found = source::definitions(sources, user_wins, &mut model)?;
-    if found.defs.is_empty() && model.diags.is_empty() {
+    // kiss-s6's own trees (`user_wins`) with no service at all would boot nothing; explicit
+    // sources may be empty, as for s6-rc-compile (a warning each).
+    if found.defs.is_empty() && model.diags.is_empty() && user_wins {
         let dirs: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
         return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
     }
@@ -59,30 +65,67 @@ fn os_to_string(s: OsString, what: &str) -> Result<String> {
     s.into_string().map_err(|s| Error::usage(format!("{what} {s:?} is not valid UTF-8")))
 }
 
-/// `kiss-s6 check [--root DIR] [DIR…]`: exit 0 clean (warnings allowed), 1 on any error.
+const CHECK_USAGE: &str = "usage: kiss-s6 check [--strict] [--fix-flat] [--root DIR] [DIR…]";
+
+/// `kiss-s6 check [--strict] [--fix-flat] [--root DIR] [DIR…]`: every problem, one line
+/// each, on stdout. Exit 1 when there is an error (what s6-rc-compile would refuse, or what
+/// breaks the boot), 0 otherwise: warnings alone (our advice, s6-rc-compile's own warnings)
+/// exit 0, unless `--strict`, which counts them as errors. 100 usage, 111 unreadable tree.
+/// `--fix-flat` first converts the deprecated flat files in place (see `fix`): those of the
+/// DIRs, or without DIRs those of the user's tree only (the package's is the package's).
 pub fn check_main(args: Vec<OsString>) -> Result<i32> {
     let mut p = lexopt::Parser::from_args(args);
     let mut root = PathBuf::from("/");
     let mut dirs = Vec::new();
+    let (mut strict, mut fix_flat) = (false, false);
     while let Some(arg) = p.next()? {
         match arg {
             Long("root") => root = p.value()?.into(),
+            Long("strict") => strict = true,
+            Long("fix-flat") => fix_flat = true,
+            Short('h') | Long("help") => {
+                let _ = writeln!(io::stdout(), "{CHECK_USAGE}");
+                return Ok(0);
+            }
             Value(v) => dirs.push(PathBuf::from(v)),
-            _ => return Err(Error::usage(format!("{}\nusage: kiss-s6 check [--root DIR] [DIR…]", arg.unexpected()))),
+            _ => return Err(Error::usage(format!("{}\n{CHECK_USAGE}", arg.unexpected()))),
         }
     }
-    let (model, _, defs) = if dirs.is_empty() {
-        load(&default_sources(&root), true, Scope::Everything)?
-    } else {
-        load(&dirs, false, Scope::Everything)?
-    };
+    let (sources, user_wins) = if dirs.is_empty() { (default_sources(&root), true) } else { (dirs, false) };
+    if fix_flat {
+        // The package's tree belongs to the package manager: only the user's is converted.
+        let present: Vec<PathBuf> = if user_wins { vec![under(&root, USER_SV)].into_iter().filter(|s| s.is_dir()).collect() } else { sources.clone() };
+        let mut out = io::stdout().lock();
+        for f in fix::fix_flat(&present)? {
+            let _ = writeln!(out, "{}: {}", source::show_path(&f.path), f.text);
+        }
+    }
+    let (model, _, defs) = load(&sources, user_wins, Scope::Everything)?;
     print_diags(&model.diags, &mut io::stdout());
-    let errors = model.errors();
-    if errors > 0 {
-        msg::info(format!("{errors} error(s) in {} service(s)", defs.len()));
+    // Checking the system (no DIR given): its init.conf too, as stage 1 reads it.
+    let (conf_errors, conf_warnings) = if user_wins { check_init_conf(&root) } else { (0, 0) };
+    let errors = model.errors() + conf_errors;
+    let warnings = model.diags.len() - model.errors() + conf_warnings;
+    if errors > 0 || (strict && warnings > 0) {
+        let why = if errors == 0 { " (--strict: warnings count as errors)" } else { "" };
+        msg::info(format!("{errors} error(s), {warnings} warning(s) in {} service(s){why}", defs.len()));
         return Ok(1);
     }
     Ok(0)
+}
+
+/// `etc/kiss-s6/init.conf` under `root`: the diagnostics stage 1 would print at boot, on
+/// stdout; (errors, warnings). No file: nothing to say.
+fn check_init_conf(root: &Path) -> (usize, usize) {
+    let path = under(root, "etc/kiss-s6/init.conf");
+    let Ok(bytes) = fs::read(&path) else { return (0, 0) };
+    let (_, diags) = crate::config::parse(&String::from_utf8_lossy(&bytes), &path.display().to_string());
+    let mut out = io::stdout().lock();
+    for d in &diags {
+        let _ = writeln!(out, "{d}");
+    }
+    let errors = diags.iter().filter(|d| d.contains(": error: ")).count();
+    (errors, diags.len() - errors)
 }
 
 /// `kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]`: one atomic service per line.

@@ -49,9 +49,7 @@ fn checksums_are_blake3_of_each_file_source() {
         assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
     }
     let Ok(out) = Command::new("b3sum").arg("-l").arg("33").args(&files).current_dir(repo()).output() else {
-        println!("SKIPPED: b3sum not installed (apt-get install b3sum): checksum values not verified");
-        eprintln!("SKIPPED: b3sum not installed (apt-get install b3sum): checksum values not verified");
-        return;
+        return common::skip("b3sum not installed (apt-get install b3sum): checksum values not verified");
     };
     let got: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect();
     assert_eq!(got, sums, "checksums are stale: run `b3sum -l 33 {}` (or `kiss c`)", files.join(" "));
@@ -132,7 +130,7 @@ fn post_install_and_pre_remove_round_trip() {
     let run_in = |root: &Path, script: &str| -> common::Out {
         fs::copy(repo().join(script), root.join(script)).unwrap();
         // /dev/null from the host, as a real root has one.
-        let text = format!("mkdir -p \"$R/dev\" && : > \"$R/dev/null\" && mount --bind /dev/null \"$R/dev/null\" && exec chroot \"$R\" /bin/sh /{script}");
+        let text = format!("mkdir -p \"$R/dev\" && : > \"$R/dev/null\" && mount --bind /dev/null \"$R/dev/null\" && PATH=\"$PATH:/usr/sbin:/sbin\" && exec chroot \"$R\" /bin/sh /{script}");
         common::run(
             Command::new("unshare").args(["--user", "--map-root-user", "--mount", "--fork", "sh", "-c", &text]).env("R", root),
             Duration::from_secs(20),

@@ -120,7 +120,8 @@ mount --bind "$T/kmsg" "$R/dev/kmsg"
 mount --bind "$T/out" "$R/out"
 {pre}# What the kernel gives init: its command line's key=value words as the environment,
 # the other words as arguments.
-exec env -i FOO=bar TERM=linux "$(command -v chroot)" "$R" /usr/bin/init 1
+# chroot is in /usr/sbin, which a non-root user's PATH may lack.
+exec env -i FOO=bar TERM=linux "$(PATH="$PATH:/usr/sbin:/sbin"; command -v chroot)" "$R" /usr/bin/init 1
 "#
     );
     let s = t.join("ns.sh");

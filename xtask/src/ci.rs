@@ -21,6 +21,8 @@ struct Tally {
     failed: usize,
     skipped: usize,
     failures: Vec<String>,
+    /// `NAME: why` of each test that said SKIPPED, for the summary.
+    skips: Vec<String>,
 }
 
 impl Tally {
@@ -47,22 +49,157 @@ impl Tally {
     }
 }
 
-/// Sum cargo's "test result:" lines and count the tests that said SKIPPED.
-fn count_cargo(out: &str, t: &mut Tally) {
-    for line in out.lines() {
-        if let Some(rest) = line.trim().strip_prefix("test result: ") {
-            let num = |key: &str| -> usize {
-                rest.split(';').find_map(|f| f.trim().strip_suffix(key).map(|n| n.trim().trim_start_matches("ok.").trim_start_matches("FAILED.").trim().parse().unwrap_or(0))).unwrap_or(0)
-            };
-            t.passed += num(" passed");
-            t.failed += num(" failed");
+/// How cargo reported one test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Failed,
+    Ignored,
+}
+
+/// One test binary's part of `cargo test`'s output.
+#[derive(Default)]
+struct Section {
+    /// From its `test result:` line.
+    passed: usize,
+    failed: usize,
+    /// From its `test NAME ... ok|FAILED|ignored` lines and failure reports.
+    results: Vec<(String, Verdict)>,
+    /// `(NAME, why)` of its `SKIPPED: NAME: why` lines.
+    skips: Vec<(String, String)>,
+}
+
+/// `test NAME ... RESULT` anywhere in a line (another test's output may precede it), or
+/// only `test NAME ... ` when that output came right after it and RESULT follows on a later
+/// line (`(name, None)`).
+fn result_line(line: &str) -> Option<(String, Option<Verdict>)> {
+    let at = if line.starts_with("test ") { 0 } else { line.find(" test ").map(|i| i + 1)? };
+    let (head, tail) = line[at + 5..].split_once(" ... ")?;
+    let name = head.strip_suffix(" - should panic").unwrap_or(head).to_string();
+    Some((name, outcome_word(tail)))
+}
+
+fn outcome_word(s: &str) -> Option<Verdict> {
+    let s = s.trim_start();
+    if s.starts_with("ok") {
+        Some(Verdict::Ok)
+    } else if s.starts_with("FAILED") {
+        Some(Verdict::Failed)
+    } else if s.starts_with("ignored") {
+        Some(Verdict::Ignored)
+    } else {
+        None
+    }
+}
+
+/// Split cargo's output into one [`Section`] per test binary. cargo runs them one after
+/// another: on stdout each is `running N tests`, a line per test, `test result: …`; on
+/// stderr cargo names it (`Running …`, `Doc-tests …`) before starting it, so the SKIPPED
+/// lines (init/tests/common: straight to fd 2) after the k-th name are the k-th binary's.
+/// When the two do not pair up, everything is one section (names are then matched across
+/// binaries) and a warning says so.
+fn sections(stdout: &str, stderr: &str) -> (Vec<Section>, Option<String>) {
+    let mut out: Vec<Section> = Vec::new();
+    let mut pending: Option<String> = None;
+    for line in stdout.lines() {
+        let l = line.trim_end();
+        if l.starts_with("running ") && (l.ends_with(" tests") || l.ends_with(" test")) {
+            out.push(Section::default());
+            pending = None;
+            continue;
         }
-        if line.contains("SKIPPED:") && !line.starts_with("boot ") {
-            t.skipped += 1;
+        let Some(sec) = out.last_mut() else { continue };
+        if let Some(rest) = l.trim().strip_prefix("test result: ") {
+            let num = |key: &str| -> usize {
+                rest.split(';')
+                    .find_map(|f| {
+                        f.trim().strip_suffix(key).map(|n| {
+                            n.trim().trim_start_matches("ok.").trim_start_matches("FAILED.").trim().parse().unwrap_or(0)
+                        })
+                    })
+                    .unwrap_or(0)
+            };
+            sec.passed += num(" passed");
+            sec.failed += num(" failed");
+        } else if let Some(name) = l.strip_prefix("---- ").and_then(|r| r.strip_suffix(" stdout ----")) {
+            sec.results.push((name.to_string(), Verdict::Failed));
+        } else if let Some((name, outcome)) = result_line(l) {
+            match outcome {
+                Some(o) => sec.results.push((name, o)),
+                None => pending = Some(name),
+            }
+        } else if let Some(o) = outcome_word(l) {
+            if let Some(name) = pending.take() {
+                sec.results.push((name, o));
+            }
         }
     }
-    // A skipped test still returns ok and is counted as passed by cargo: count it once.
-    t.passed = t.passed.saturating_sub(t.skipped);
+    let mut skips: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for line in stderr.lines() {
+        let l = line.trim_start();
+        if l.starts_with("Running ") || l.starts_with("Doc-tests ") {
+            skips.push(Vec::new());
+        } else if let Some((name, why)) = line.split_once("SKIPPED: ").and_then(|(_, r)| r.split_once(": ")) {
+            skips.last_mut().unwrap().push((name.to_string(), why.to_string()));
+        }
+    }
+    // Before the first binary (a build script, say): no test of ours.
+    let before = skips.remove(0);
+    let mut warning = None;
+    if skips.len() != out.len() || !before.is_empty() {
+        warning = Some(format!(
+            "cargo test output: {} test binaries on stdout, {} on stderr{}: SKIPPED lines matched to tests by name only",
+            out.len(),
+            skips.len(),
+            if before.is_empty() { "" } else { ", SKIPPED lines before the first" }
+        ));
+        let mut one = Section::default();
+        for s in out {
+            one.passed += s.passed;
+            one.failed += s.failed;
+            one.results.extend(s.results);
+        }
+        one.skips = before.into_iter().chain(skips.into_iter().flatten()).collect();
+        return (vec![one], warning);
+    }
+    for (sec, sk) in out.iter_mut().zip(skips) {
+        sec.skips = sk;
+    }
+    (out, warning)
+}
+
+/// Count `cargo test`'s tests, each once, as what it was: failed if cargo says so, else
+/// skipped if it said `SKIPPED: NAME: why` (cargo calls that test `ok`), else passed.
+fn count_cargo(stdout: &str, stderr: &str, t: &mut Tally) {
+    let (secs, warning) = sections(stdout, stderr);
+    if let Some(w) = warning {
+        println!("ci: warning: {w}");
+    }
+    for sec in secs {
+        let mut passed = sec.passed;
+        let mut done: Vec<&str> = Vec::new();
+        for (name, why) in &sec.skips {
+            if done.contains(&name.as_str()) {
+                continue; // one test, several SKIPPED lines: skipped once
+            }
+            done.push(name);
+            let outcomes: Vec<Verdict> = sec.results.iter().filter(|(n, _)| n == name).map(|(_, o)| *o).collect();
+            if outcomes.contains(&Verdict::Failed) {
+                continue; // failed: counted as such
+            }
+            if outcomes.is_empty() {
+                println!("ci: warning: {name} said SKIPPED but cargo reported no result for it: counted as skipped");
+            }
+            if outcomes.contains(&Verdict::Ignored) && !outcomes.contains(&Verdict::Ok) {
+                continue;
+            }
+            passed = passed.saturating_sub(1);
+            t.skipped += 1;
+            t.skips.push(format!("{name}: {why}"));
+        }
+        t.passed += passed;
+        t.failed += sec.failed;
+    }
 }
 
 fn expect(report: &[(String, String)], key: &str, value_contains: &str) -> std::result::Result<(), String> {
@@ -236,9 +373,9 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
             test = test.env(k, v);
         }
         let out = test.ignore_status().output()?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        print!("{text}");
-        count_cargo(&text, &mut t);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        print!("{stdout}{stderr}");
+        count_cargo(&stdout, &stderr, &mut t);
         if !out.status.success() && t.failed == 0 {
             t.fail("cargo test", "cargo test failed before running tests (see above)");
         }
@@ -253,6 +390,9 @@ pub fn main(args: Vec<OsString>) -> Result<()> {
     }
 
     println!("== summary ({:.0} s)", start.elapsed().as_secs_f64());
+    for s in &t.skips {
+        println!("skipped: {s}");
+    }
     if !t.failures.is_empty() {
         println!("failed: {}", t.failures.join(", "));
     }
@@ -299,7 +439,7 @@ fn boot_cases(sh: &Shell, t: &mut Tally) {
                 }
             };
             let clean_disk = |r: &[(String, String)], o: &Outcome| -> std::result::Result<(), String> {
-                full_checks(r, o)?;
+                if disk { disk_checks(r, o)? } else { full_checks(r, o)? }
                 // Issue I: no boot step waits for the kernel's random number generator. This
                 // guest has no hardware RNG and no seed file yet (first boot); a step that
                 // read /dev/urandom early would make the kernel generate jitter entropy until
@@ -471,8 +611,52 @@ fn fault_list() -> Vec<DiskCase> {
                 other => Err(format!("world-writable files under /usr or /etc: {other:?}")),
             }
         }), vec![]),
+        // Issue J. A user fills what users can write (/tmp, /dev/shm, /run/lock: tmpfs mounts
+        // of their own), then root powers off: /run kept its room, the machine goes down.
+        ("users-fill-tmp", "poweroff", "fill-tmp", End::PowerDown, Box::new(|r, o| {
+            for f in ["/tmp/fill", "/dev/shm/fill", "/run/lock/fill"] {
+                expect(r, "fill", &format!("{f} dd: error writing '{f}': No space left on device"))?;
+            }
+            expect(r, "run-room", "yes")?;
+            lacks(o, "stage4.new")?;
+            root_read_only(o)
+        }), vec![]),
+        // `kiss u` replaced the binary pid 1 runs: pid 1 execs into stage 4, / goes read-only.
+        ("upgraded-s6-svscan", "poweroff", "upgrade-svscan", End::PowerDown, upgraded("/usr/bin/s6-svscan", true), vec![]),
+        // kiss-s6 itself replaced: every stage-4 process is a new exec of the new file.
+        ("upgraded-kiss-s6", "poweroff", "upgrade-kiss-s6", End::PowerDown, upgraded("/usr/bin/kiss-s6", false), vec![]),
+        // A deleted file of / the kernel itself keeps open (a uprobe on it, as a loop device
+        // on a deleted file would): / stays read-write, stage 4 says so and freezes / instead
+        // (journal flushed: the root comes back clean).
+        ("kernel-holds-deleted-file", "poweroff", "kernel-held-file", End::PowerDown, Box::new(|r, o| {
+            expect(r, "held", "1 uprobe(s) on a deleted file")?;
+            has(o, "stage 4 in pid 1 (poweroff)")?;
+            has(o, "kiss-s6: warning: / is still read-write: the read-only remount failed (Device or resource busy)")?;
+            has(o, "kiss-s6: warning: no process holds a deleted file of / open: the kernel does")?;
+            has(o, "kiss-s6: warning: froze / instead (FIFREEZE)")
+        }), vec![]),
     ];
     cases.into_iter().map(|(name, test, fault, want, check, triggers)| DiskCase { name, test, fault, want, check, triggers }).collect()
+}
+
+/// Issue J: stage 4 ran as pid 1 and the console says `/` went read-only (checked).
+fn root_read_only(o: &Outcome) -> std::result::Result<(), String> {
+    has(o, "kiss-s6: info: asking s6-svscan (pid 1) to exit into its finish script")?;
+    has(o, "kiss-s6: info: stage 4 in pid 1 (poweroff)")?;
+    has(o, "kiss-s6: info: / is read-only (checked in the mount table): its filesystem is clean")?;
+    lacks(o, "/ is still read-write")
+}
+
+/// Issue J: `file` was replaced the way `kiss u` does it (pid 1 mapping the old one when
+/// `pid1_maps` says so), and still `/` went read-only.
+fn upgraded(file: &'static str, pid1_maps: bool) -> Box<Check> {
+    Box::new(move |r, o| {
+        expect(r, "upgraded", file)?;
+        if pid1_maps {
+            expect(r, "pid1-deleted", file)?;
+        }
+        root_read_only(o)
+    })
 }
 
 fn fault_cases(sh: &Shell, t: &mut Tally, sk: &Stack) {
@@ -591,6 +775,7 @@ fn disk_checks(r: &[(String, String)], o: &Outcome) -> std::result::Result<(), S
 /// `s6-linux-init-hpr -p` powering off a kiss-s6 machine, and a database this s6-rc cannot
 /// read on an ext4 disk root (rc.init compiles one into /run with the 0.5 s6-rc-compile).
 fn kiss_set_cases(sh: &Shell, t: &mut Tally) {
+    kiss_set_upgrade_case(sh, t);
     let initramfs = ["kiss-set-full-busybox-initramfs-poweroff", "kiss-set-s6-linux-init-hpr-poweroff"];
     let disk = "kiss-set-fault-corrupt-compiled-db";
     if !t.wants_any(&[initramfs[0], initramfs[1], disk]) {
@@ -645,5 +830,70 @@ fn kiss_set_cases(sh: &Shell, t: &mut Tally) {
         Err(e) => t.fail(disk, &e.to_string()),
         Ok((o, Ok(()))) => t.pass(disk, &format!("({:.1} s)", o.wall.as_secs_f64())),
         Ok((o, Err(why))) => t.fail(disk, &format!("  {why}\n  last console lines:\n{}", indent(&o.tail(40)))),
+    }
+}
+
+/// Issue J on the KISS set (s6 linked dynamically against musl): `kiss u` of musl replaces
+/// /usr/lib/libc.so, which pid 1 maps; pid 1 execs into stage 4 and `/` goes read-only.
+fn kiss_set_upgrade_case(sh: &Shell, t: &mut Tally) {
+    let name = "kiss-set-fault-upgraded-libc";
+    if !t.wants(name) {
+        return;
+    }
+    let sk = match skarnet::stack(sh, Set::Kiss) {
+        Ok(sk) => sk,
+        Err(e) => return t.fail("kiss-set (skarnet stack, kiss set)", &e.to_string()),
+    };
+    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk) };
+    match boot::prepare(sh, "kiss-set-upgrade", &opts) {
+        Err(e) => t.fail(name, &format!("image: {e}")),
+        Ok(base) => {
+            let c = DiskCase { name, test: "poweroff", fault: "upgrade-libc", want: End::PowerDown, check: upgraded("/usr/lib/libc.so", true), triggers: vec![] };
+            disk_case(sh, t, name, &base, &c);
+            let _ = std::fs::remove_dir_all(base.dir.join("root"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two binaries with a test of the same name; libtest's lines interleaved with the
+    /// tests' own output (`--nocapture --test-threads=2`); one test skipping twice, one
+    /// skipping then failing, one skipping in pieces of output.
+    #[test]
+    fn count_cargo_counts_each_test_once_as_what_it_was() {
+        let stdout = "\nrunning 3 tests\ntest a ... ok\nsome output test b ... ok\ntest tests::c - should panic ... ok\n\
+            \ntest result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+            \nrunning 5 tests\ntest a ... hello from another test\nok\ntest skip_fail ... FAILED\ntest d ... ok\ntest e ... ignored\n\
+            test f ... ok\n\nfailures:\n\n---- skip_fail stdout ----\npanic\n\nfailures:\n    skip_fail\n\n\
+            test result: FAILED. 3 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+            \nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+        let stderr = "   Compiling kiss-s6\n     Running unittests src/lib.rs (target/debug/deps/kiss_s6-1)\n\
+            SKIPPED: tests::c: no tool\n     Running tests/x.rs (target/debug/deps/x-2)\n\
+            SKIPPED: a: no a\nSKIPPED: a: still no a\nSKIPPED: skip_fail: no tool\nhalf a linSKIPPED: d: no d\n   Doc-tests kiss_s6\n";
+        let mut t = Tally::default();
+        count_cargo(stdout, stderr, &mut t);
+        // Binary 1: a, b pass, c skipped. Binary 2: a, d skipped, skip_fail failed, f passes.
+        assert_eq!((t.passed, t.failed, t.skipped), (3, 1, 3), "{:?}", t.skips);
+        assert_eq!(t.skips, ["tests::c: no tool", "a: no a", "d: no d"]);
+    }
+
+    /// What the old count made of 4 skipping tests (8 SKIPPED lines, passes 4 -> 0).
+    #[test]
+    fn skips_are_not_subtracted_twice() {
+        let mut stdout = String::from("running 6 tests\n");
+        let mut stderr = String::from("     Running tests/shutdown.rs (x)\n");
+        for i in 0..6 {
+            stdout.push_str(&format!("test t{i} ... ok\n"));
+        }
+        for i in 0..4 {
+            stderr.push_str(&format!("SKIPPED: t{i}: why\n"));
+        }
+        stdout.push_str("test result: ok. 6 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1s\n");
+        let mut t = Tally::default();
+        count_cargo(&stdout, &stderr, &mut t);
+        assert_eq!((t.passed, t.failed, t.skipped), (2, 0, 4));
     }
 }

@@ -18,6 +18,7 @@ mod fault;
 mod image;
 mod initramfs;
 mod kernel;
+mod mutants;
 mod qemu;
 mod skarnet;
 
@@ -40,8 +41,10 @@ const USAGE: &str = "usage: cargo xtask COMMAND [OPTIONS]   (cargo xtask COMMAND
            [--disk [--initramfs debian|dracut|busybox]] [--userland busybox|toybox] [--shell]
   ci       the whole test suite: cargo test, then every QEMU boot case [--only PATTERN]
   image    assemble a root filesystem in DIR
-  bench    kiss-s6 against s6-linux-init and s6-rc-compile [--boots N] [--icount]
+  bench    kiss-s6 against s6-linux-init, KISS baseinit, s6-rc-compile [--boots N] [--wall] [--trace]
   skarnet  build (or find in the cache) a skarnet stack and print its root [latest|kiss]
+  mutants  cargo-mutants over init/src: how many mutants the tests kill (slow; not in ci)
+           [SCOPE…] [--jobs N] [--timeout S] [--in-diff FILE] [--list]
 Every command takes --sources DIR (or KISS_S6_SOURCES): the skarnet tarballs and their
 SHA256SUMS; without it they are downloaded from skarnet.org and checked against pinned
 checksums. SKARNET_ROOT: a prebuilt stack used instead of the latest set.";
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::main(args[1..].to_vec()),
         Some("bench") => bench::main(args[1..].to_vec()),
         Some("skarnet") => skarnet::main(args[1..].to_vec()),
+        Some("mutants") => mutants::main(args[1..].to_vec()),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

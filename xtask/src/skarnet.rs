@@ -675,17 +675,28 @@ fn tarball(sh: &Shell, set: Set, p: &Pkg) -> Result<PathBuf> {
 /// `p`'s tarball in the sources directory `dir`, checked against `dir/SHA256SUMS`.
 fn tarball_in(sh: &Shell, dir: &Path, set: Set, p: &Pkg) -> Result<PathBuf> {
     let file = format!("{}-{}.tar.gz", p.name, p.version);
-    let path = dir.join(&file);
+    checked_in(sh, dir, &file, &format!("skarnet {set} set"), "or run without --sources/KISS_S6_SOURCES to download it")
+}
+
+/// `file` in the sources directory of this run (`--sources DIR` or KISS_S6_SOURCES),
+/// checked against that directory's SHA256SUMS as the skarnet tarballs are; None when the
+/// run has no sources directory. `what` names who needs it in the error messages.
+pub fn source_file(sh: &Shell, file: &str, what: &str) -> Result<Option<PathBuf>> {
+    match sources_dir()? {
+        Some(dir) => checked_in(sh, &dir, file, what, "or pass another --sources DIR").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `dir/file`, present and matching its line in `dir/SHA256SUMS`.
+fn checked_in(sh: &Shell, dir: &Path, file: &str, what: &str, otherwise: &str) -> Result<PathBuf> {
+    let path = dir.join(file);
     if !path.is_file() {
-        return err(format!(
-            "{}: missing (skarnet {set} set): add {file} and its line in {}/SHA256SUMS, or run without --sources/KISS_S6_SOURCES to download it",
-            path.display(),
-            dir.display()
-        ));
+        return err(format!("{}: missing ({what}): add {file} and its line in {}/SHA256SUMS, {otherwise}", path.display(), dir.display()));
     }
     let sums_file = dir.join("SHA256SUMS");
     let sums = fs::read_to_string(&sums_file).map_err(|e| format!("{}: {e} (the sources directory needs its SHA256SUMS: `sha256sum *.tar.gz > SHA256SUMS`)", sums_file.display()))?;
-    let Some(want) = sha256sums_entry(&sums, &file) else {
+    let Some(want) = sha256sums_entry(&sums, file) else {
         return err(format!("{}: no line for {file}: add one (`sha256sum {file} >> SHA256SUMS` in {})", sums_file.display(), dir.display()));
     };
     let got = digest(sh, "sha256sum", &[], &path)?;

@@ -31,22 +31,29 @@ pub struct Ent {
     pub kind: EntKind,
 }
 
-/// The type, permission bits and size of a `stat`.
+/// The type, permission bits, size and owner of a `stat`.
 #[derive(Debug, Clone, Copy)]
 pub struct Meta {
     pub mode: u32,
     pub size: u64,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl Meta {
     fn of(st: &FileStat) -> Meta {
-        Meta { mode: st.st_mode, size: u64::try_from(st.st_size).unwrap_or(0) }
+        Meta { mode: st.st_mode, size: u64::try_from(st.st_size).unwrap_or(0), uid: st.st_uid, gid: st.st_gid }
     }
     pub fn is_dir(self) -> bool {
         self.mode & nix::libc::S_IFMT == nix::libc::S_IFDIR
     }
     pub fn is_file(self) -> bool {
         self.mode & nix::libc::S_IFMT == nix::libc::S_IFREG
+    }
+    /// What s6-rc-compile can read as a file: not a directory (EISDIR), a fifo (its open
+    /// blocks) or a socket (its open fails). A device is read (`/dev/null` is empty).
+    pub fn is_readable_file(self) -> bool {
+        !matches!(self.mode & nix::libc::S_IFMT, nix::libc::S_IFDIR | nix::libc::S_IFIFO | nix::libc::S_IFSOCK)
     }
     pub fn is_symlink(self) -> bool {
         self.mode & nix::libc::S_IFMT == nix::libc::S_IFLNK
@@ -158,6 +165,12 @@ impl Dir {
             }
         }
         Ok(Some((bytes, meta)))
+    }
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

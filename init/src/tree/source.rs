@@ -1,5 +1,11 @@
-//! Reading s6-rc source directories into a [`Model`], with every per-service rule that
-//! s6-rc-compile 0.6.1.1 enforces (see s6-spec.md §A) plus ours.
+//! Reading s6-rc source directories into a [`Model`], with every per-service rule.
+//!
+//! Two kinds of verdict: an **error** is what s6-rc-compile (0.5.6.0 and 0.6.1.1 judge source
+//! trees alike, see s6-spec.md §A and s6-rc-compile.c) would refuse, or what breaks the boot
+//! (an undefined name, a cycle); a **warning** is s6-rc-compile's own warning or our advice
+//! (deprecated flat files, a shell `#!` in `up`, a top-level `if -n`, a world-writable file…),
+//! with the fix. Warnings never stop `compile`, `order` or `enable`; `check --strict` counts
+//! them as errors.
 //!
 //! A problem never stops the reading: each becomes a [`Diag`], so one run of `check` lists
 //! them all. Only an unreadable directory or file (other than "does not exist") is fatal
@@ -11,6 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::dirfd::{Dir, Ent, EntKind, Meta};
+use super::execline::{self, Word};
 use crate::msg::{Error, Result};
 
 /// One problem found in a tree, printed as `path: error: text` or `path: warning: text`.
@@ -24,15 +31,18 @@ pub struct Diag {
 impl std::fmt::Display for Diag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let level = if self.error { "error" } else { "warning" };
-        write!(f, "{}: {level}: {}", show_path(&self.path), self.text)
+        write!(f, "{}: {level}: {}", show_path(&self.path), one_line(&self.text))
     }
 }
 
 /// A path for a one-line message: control characters (a newline in a name) escaped.
 pub fn show_path(p: &Path) -> String {
-    let s = p.to_string_lossy();
+    one_line(&p.to_string_lossy())
+}
+
+fn one_line(s: &str) -> String {
     if !s.chars().any(char::is_control) {
-        return s.into_owned();
+        return s.to_string();
     }
     s.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
@@ -100,26 +110,35 @@ impl Model {
     }
 }
 
-/// Why `name` cannot name a service, or None. Reserved prefixes and newlines are
-/// s6-rc-compile's rules; the rest are ours (names become paths and shell words).
+/// Why `name` cannot name a service, or None: every rule of [`name_verdict`], errors and
+/// warnings alike (`enable` and `disable` refuse them all: they write the name).
 pub fn name_problem(name: &str) -> Option<String> {
+    name_verdict(name).map(|(_, why)| why)
+}
+
+/// Whether `name`, listed in a dependencies/contents list, is wrong, and how: `(true, why)`
+/// when s6-rc-compile refuses it (a reserved prefix, checked on every name) or can never
+/// resolve it (no service name is empty, has a newline or a '/', or starts with '.': the
+/// source directory holds no such entry); `(false, why)` for our advice only (a control
+/// character: s6-rc takes it, but it hides in `ls` and breaks shell loops).
+pub fn name_verdict(name: &str) -> Option<(bool, String)> {
     if name.is_empty() {
-        return Some("empty service name".into());
+        return Some((true, "empty service name".into()));
     }
     if name.starts_with("s6rc-") || name.starts_with("s6-rc-") {
-        return Some(format!("identifier {name:?} starts with reserved prefix (s6rc- and s6-rc- belong to s6-rc)"));
+        return Some((true, format!("identifier {name:?} starts with reserved prefix (s6rc- and s6-rc- belong to s6-rc)")));
     }
     if name.contains('\n') {
-        return Some(format!("service name {name:?} contains a newline character"));
+        return Some((true, format!("service name {name:?} contains a newline character")));
     }
     if name.contains('/') {
-        return Some(format!("service name {name:?} contains a '/'"));
+        return Some((true, format!("service name {name:?} contains a '/'")));
     }
-    if name == "." || name == ".." || name.starts_with('.') {
-        return Some(format!("service name {name:?} starts with '.'"));
+    if name.starts_with('.') {
+        return Some((true, format!("service name {name:?} starts with '.'")));
     }
     if name.chars().any(|c| c.is_control()) {
-        return Some(format!("service name {name:?} contains a control character"));
+        return Some((false, format!("service name {name:?} contains a control character: rename it (it hides in listings and breaks shell loops)")));
     }
     None
 }
@@ -137,6 +156,9 @@ pub struct Def {
 pub struct Defs {
     pub defs: Vec<Def>,
     sources: Vec<Dir>,
+    /// The command that converts flat files, for kiss-s6's own trees (`user_wins`):
+    /// `kiss-s6 check --fix-flat [--root R]`. None: `--fix-flat SOURCE` of each.
+    fix_hint: Option<String>,
 }
 
 fn read_dir_err(path: &Path, e: &io::Error) -> Error {
@@ -147,6 +169,12 @@ fn read_dir_err(path: &Path, e: &io::Error) -> Error {
 /// one's definition of the same name (kiss-s6's /usr/share then /etc rule); otherwise a second
 /// definition is an error, as in s6-rc-compile. Missing sources count as empty when
 /// `user_wins` (a fresh install has no /etc/kiss-s6/sv yet), and are fatal otherwise.
+///
+/// s6-rc-compile refuses a source holding an entry whose name has a newline or a reserved
+/// prefix (even a plain file) or that it cannot stat (a dangling symlink). Without
+/// `user_wins` the sources are what s6-rc-compile is given: those are errors. With it they
+/// are kiss-s6's trees, of which `compile` (and rc.init) hands s6-rc-compile only the
+/// service directories: an entry that is no directory is then only a warning.
 pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> Result<Defs> {
     let mut defs: BTreeMap<String, Def> = BTreeMap::new();
     let mut dirs = Vec::new();
@@ -158,33 +186,53 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
             return Err(Error::new(111, format!("unable to read directory {}: No such file or directory", src.display())));
         };
         let source = dirs.len();
+        let mut subdirs = 0usize;
         for ent in dir.entries().map_err(|e| read_dir_err(src, &e))? {
             let name = ent.name.to_string_lossy().into_owned();
             let path = src.join(&ent.name);
             if name.starts_with('.') {
                 continue; // s6-rc-compile skips dot entries
             }
-            // s6-rc-compile checks the prefix on every entry, even a plain file.
-            if name.starts_with("s6rc-") || name.starts_with("s6-rc-") {
-                model.err(&path, name_problem(&name).unwrap_or_default());
-                continue;
-            }
             let is_dir = match ent.kind {
-                EntKind::Dir => true,
-                EntKind::File | EntKind::Other => false,
-                // A symlink (compile's merged tree is made of them) counts as what it points to;
-                // a dangling one is no service.
-                EntKind::Symlink | EntKind::Unknown => dir
-                    .stat_at(&ent.name)
-                    .map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?
-                    .is_some_and(Meta::is_dir),
+                EntKind::Dir => Ok(true),
+                EntKind::File | EntKind::Other => Ok(false),
+                // A symlink (compile's merged tree is made of them) counts as what it points to.
+                EntKind::Symlink | EntKind::Unknown => match dir.stat_at(&ent.name) {
+                    Ok(m) => m.map(Meta::is_dir).ok_or("a dangling symlink"),
+                    Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => Err("a symlink loop"),
+                    Err(e) => return Err(Error::io(format_args!("stat {}", path.display()), &e)),
+                },
             };
-            if !is_dir {
+            // What s6-rc-compile checks on every entry, in its order: a newline, the
+            // reserved prefixes, then stat.
+            let root_problem = if name.contains('\n') {
+                Some("name contains a newline character: s6-rc-compile refuses any such entry of a source directory (rename or remove it)".to_string())
+            } else if name.starts_with("s6rc-") || name.starts_with("s6-rc-") {
+                name_problem(&name)
+            } else {
+                match is_dir {
+                    Err(what) => Some(format!("{what}: s6-rc-compile stops on it (unable to stat): remove it or fix its target")),
+                    Ok(_) => None,
+                }
+            };
+            if let Some(why) = root_problem {
+                if is_dir == Ok(true) || !user_wins {
+                    model.err(&path, why);
+                } else {
+                    model.warn(&path, format!("{why}; kiss-s6 compile skips it, as it is no service directory"));
+                }
                 continue;
             }
-            if let Some(p) = name_problem(&name) {
-                model.err(&path, p);
+            if is_dir != Ok(true) {
                 continue;
+            }
+            subdirs += 1;
+            if let Some((error, why)) = name_verdict(&name) {
+                if error {
+                    model.err(&path, why);
+                    continue;
+                }
+                model.warn(&path, why);
             }
             if let Some(prev) = defs.get(&name) {
                 if !user_wins {
@@ -197,9 +245,18 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
             }
             defs.insert(name.clone(), Def { name, dir: path, source });
         }
+        if subdirs == 0 && !user_wins {
+            model.warn(src, "source is empty: it holds no service directory (s6-rc-compile warns too)");
+        }
         dirs.push(dir);
     }
-    Ok(Defs { defs: defs.into_values().collect(), sources: dirs })
+    let fix_hint = user_wins.then(|| {
+        // default_sources(root) ends with root/etc/kiss-s6/sv
+        let root = sources.last().and_then(|u| u.to_str()).and_then(|u| u.strip_suffix(super::USER_SV)).unwrap_or("/");
+        let root = root.trim_end_matches('/');
+        if root.is_empty() { "kiss-s6 check --fix-flat".to_string() } else { format!("kiss-s6 check --fix-flat --root {}", shell_word(root)) }
+    });
+    Ok(Defs { defs: defs.into_values().collect(), sources: dirs, fix_hint })
 }
 
 /// How much of each service directory `load` reads.
@@ -222,7 +279,7 @@ pub fn load(all: &Defs, model: &mut Model, scope: Scope) -> Result<()> {
         let mut part = Model::default();
         for def in chunk {
             // `source` indexes the directory `definitions` listed it from.
-            load_one(&all.sources[def.source], def, &mut part, scope)?;
+            load_one(&all.sources[def.source], def, all.fix_hint.as_deref(), &mut part, scope)?;
         }
         Ok(part)
     };
@@ -247,11 +304,15 @@ pub fn load(all: &Defs, model: &mut Model, scope: Scope) -> Result<()> {
 }
 
 /// `type`: exactly `oneshot`, `longrun` or `bundle`, optionally followed by one newline.
-/// s6-rc-compile reads only the first 8 bytes, so `oneshot\n\n` passes there: so it does here.
+/// s6-rc-compile reads only the first 8 bytes (so `oneshot\n\n` passes) and compares them
+/// as a C string (so a NUL ends them): so does this.
 pub fn parse_type(bytes: &[u8]) -> Option<Kind> {
     let head = &bytes[..bytes.len().min(8)];
     let head = head.strip_suffix(b"\n").unwrap_or(head);
-    match head {
+    if head.len() == 8 {
+        return None;
+    }
+    match c_str(head) {
         b"oneshot" => Some(Kind::Oneshot),
         b"longrun" => Some(Kind::Longrun),
         b"bundle" => Some(Kind::Bundle),
@@ -259,16 +320,36 @@ pub fn parse_type(bytes: &[u8]) -> Option<Kind> {
     }
 }
 
-/// A decimal uint32 after trailing newlines are stripped (s6-rc's timeout and fd files).
-pub fn parse_uint(bytes: &[u8]) -> Option<u32> {
-    let mut b = bytes;
-    while let Some(r) = b.strip_suffix(b"\n") {
-        b = r;
-    }
+/// `b` up to its first NUL: what C sees of it.
+fn c_str(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
+/// A decimal uint32 and nothing else (skalibs' `uint320_scan`).
+fn decimal(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// `timeout-up` and `timeout-down` as s6-rc-compile reads them: the first 63 bytes,
+/// trailing newlines stripped, then a decimal uint32.
+pub fn parse_timeout(bytes: &[u8]) -> Option<u32> {
+    let mut b = &bytes[..bytes.len().min(63)];
+    while let Some(r) = b.strip_suffix(b"\n") {
+        b = r;
+    }
+    decimal(c_str(b))
+}
+
+/// A longrun's `notification-fd`, `lock-fd`, `timeout-kill`, `timeout-finish` and
+/// `max-death-tally` as s6-rc-compile reads them (`s6rc_read_uint`): the first 11 bytes, up
+/// to the first newline, then a decimal uint32.
+pub fn parse_read_uint(bytes: &[u8]) -> Option<u32> {
+    let b = &bytes[..bytes.len().min(11)];
+    let b = &b[..b.iter().position(|&c| c == b'\n').unwrap_or(b.len())];
+    decimal(c_str(b))
 }
 
 /// What a service directory holds: each name with its own `lstat` when it was taken (not
@@ -281,6 +362,7 @@ struct SvDir<'a> {
     path: &'a Path,
     dir: Dir,
     present: Present,
+    fix_hint: Option<&'a str>,
 }
 
 impl SvDir<'_> {
@@ -310,7 +392,7 @@ impl SvDir<'_> {
     }
 }
 
-fn load_one(src: &Dir, def: &Def, model: &mut Model, scope: Scope) -> Result<()> {
+fn load_one(src: &Dir, def: &Def, fix_hint: Option<&str>, model: &mut Model, scope: Scope) -> Result<()> {
     let path = def.dir.as_path();
     let name = &def.name;
     let entry = path.file_name().unwrap_or_default();
@@ -325,7 +407,7 @@ fn load_one(src: &Dir, def: &Def, model: &mut Model, scope: Scope) -> Result<()>
             ents.into_iter().map(|e| (e.name.to_string_lossy().into_owned(), None)).collect()
         }
     };
-    let d = SvDir { path, dir, present };
+    let d = SvDir { path, dir, present, fix_hint };
     let type_path = path.join("type");
     let kind = match d.read("type")? {
         None => {
@@ -363,8 +445,13 @@ fn load_one(src: &Dir, def: &Def, model: &mut Model, scope: Scope) -> Result<()>
                     return Ok(());
                 }
             }
-            if d.has("dependencies.d") || d.has("dependencies") {
-                model.err(path.join("dependencies.d"), "bundles have no dependencies (s6-rc ignores this): put the dependencies on the member services");
+            for f in ["dependencies.d", "dependencies"] {
+                if d.has(f) {
+                    model.warn(
+                        path.join(f),
+                        format!("ignored: s6-rc never reads a bundle's dependencies; depending on bundle {name} means depending on each member: put these dependencies on the members, then remove {}", shell_word(&path.join(f).to_string_lossy())),
+                    );
+                }
             }
         }
         Kind::Oneshot | Kind::Longrun => {
@@ -386,19 +473,20 @@ fn atomic_files(d: &SvDir, sv: &mut Service, model: &mut Model, scope: Scope) ->
         return if kind == Kind::Longrun { pipeline(d, sv, model) } else { Ok(()) };
     }
     for t in ["timeout-up", "timeout-down"] {
-        uint_file(d, t, model)?;
+        number_file(d, t, parse_timeout, model)?;
     }
     if kind == Kind::Oneshot {
         let up = path.join("up");
         match d.read("up")? {
-            Some((b, m)) if m.is_file() => script(&up, &b, model),
+            Some((b, m)) if m.is_readable_file() => script(&up, &b, model),
             Some(_) => model.err(&up, "not a regular file: a oneshot's up is one execline command line"),
             None => model.err(&up, "missing: a oneshot needs an up file (one execline command line)"),
         }
-        if let Some((b, m)) = d.read("down")? {
-            if m.is_file() {
-                script(&path.join("down"), &b, model);
-            }
+        // Optional, but s6-rc-compile reads it when it is there (a dangling link is absent).
+        match d.read("down")? {
+            Some((b, m)) if m.is_readable_file() => script(&path.join("down"), &b, model),
+            Some(_) => model.err(path.join("down"), "not a regular file: s6-rc-compile cannot read it as a script (a oneshot's down is one execline command line)"),
+            None => {}
         }
     }
     if kind == Kind::Longrun {
@@ -415,10 +503,15 @@ fn longrun(d: &SvDir, sv: &Service, model: &mut Model) -> Result<()> {
         Some(_) => model.err(&run, "is not a regular file"),
         None => model.err(&run, "missing: a longrun needs a run script"),
     }
+    // s6-rc-compile copies a readable finish (and fails on a directory); a dangling link is
+    // skipped.
+    if d.stat("finish")?.is_some_and(|m| !m.is_readable_file()) {
+        model.err(d.path.join("finish"), "not a regular file: s6-rc-compile copies finish as a file (make it the finish script, or remove it)");
+    }
     let mut notif = None;
     let mut lock = None;
     for t in ["notification-fd", "lock-fd", "timeout-kill", "timeout-finish", "max-death-tally"] {
-        let v = uint_file(d, t, model)?;
+        let v = number_file(d, t, parse_read_uint, model)?;
         match t {
             "notification-fd" => notif = v,
             "lock-fd" => lock = v,
@@ -435,8 +528,9 @@ fn longrun(d: &SvDir, sv: &Service, model: &mut Model) -> Result<()> {
             model.err(d.path.join("lock-fd"), format!("longrun {} has the same value for notification-fd and lock-fd", sv.name));
         }
     }
-    for f in ["data", "env"] {
-        if d.has(f) && !d.stat(f)?.is_some_and(Meta::is_dir) {
+    // Copied recursively when they resolve; a dangling link is skipped, as there.
+    for f in ["template", "data", "env"] {
+        if d.stat(f)?.is_some_and(|m| !m.is_dir()) {
             model.err(d.path.join(f), "must be a directory");
         }
     }
@@ -467,77 +561,155 @@ fn pipeline(d: &SvDir, sv: &mut Service, model: &mut Model) -> Result<()> {
     Ok(())
 }
 
+/// `word` as one shell word: as is when it is made of safe characters, else single-quoted.
+pub fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The shell command that turns the flat list file `LIST` of service directory `dir`
+/// into `LIST.d/` holding `names`.
+pub fn flat_fix_command(dir: &Path, list: &str, names: &[Ref]) -> String {
+    let mut cmd = format!("cd {} && mkdir {list}.d", shell_word(&dir.to_string_lossy()));
+    if !names.is_empty() {
+        cmd.push_str(" && touch");
+        for r in names {
+            cmd.push(' ');
+            cmd.push_str(&shell_word(&format!("{list}.d/{}", r.name)));
+        }
+    }
+    cmd.push_str(&format!(" && rm {list}"));
+    cmd
+}
+
 /// `LIST.d/` (one entry per name), else the deprecated flat `LIST` file. None when neither.
 fn read_list(d: &SvDir, list: &str, model: &mut Model) -> Result<Option<Vec<Ref>>> {
     let sub = format!("{list}.d");
     if d.has(&sub) {
         let p = d.path.join(&sub);
-        if let Some(listed) = d.dir.open_at(OsStr::new(&sub)).map_err(|e| read_dir_err(&p, &e))? {
-            let mut out = Vec::new();
-            for ent in listed.entries().map_err(|e| read_dir_err(&p, &e))? {
-                let name = ent.name.to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue; // .keep and friends
-                }
-                match name_problem(&name) {
-                    Some(problem) => model.err(p.join(&ent.name), problem),
-                    None => out.push(Ref { path: p.join(&ent.name), name }),
-                }
+        match d.dir.open_at(OsStr::new(&sub)) {
+            // A dangling link: absent to s6-rc-compile as well, which reads the flat file.
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => {
+                model.err(&p, format!("not a directory: s6-rc-compile fails to open it (make {sub} a directory with one empty file per name)"));
+                return Ok(Some(Vec::new()));
             }
-            return Ok(Some(out));
+            Err(e) => return Err(read_dir_err(&p, &e)),
+            Ok(Some(listed)) => {
+                let mut out = Vec::new();
+                for ent in listed.entries().map_err(|e| read_dir_err(&p, &e))? {
+                    let name = ent.name.to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        continue; // .keep and friends
+                    }
+                    let rp = p.join(&ent.name);
+                    if let Some((error, why)) = name_verdict(&name) {
+                        if error {
+                            model.err(&rp, why);
+                            continue;
+                        }
+                        model.warn(&rp, why);
+                    }
+                    out.push(Ref { path: rp, name });
+                }
+                if d.has(list) {
+                    model.warn(
+                        d.path.join(list),
+                        format!("ignored: {sub}/ is read instead (s6-rc reads the deprecated flat file only without {sub}/): remove it (rm {})", shell_word(&d.path.join(list).to_string_lossy())),
+                    );
+                }
+                return Ok(Some(out));
+            }
         }
     }
-    let r = read_flat(d, list, model)?;
-    if r.is_some() {
-        model.err(d.path.join(list), format!("deprecated flat file: use a {list}.d/ directory with one empty file per name"));
+    let r = flat_file(d, list, model)?;
+    if let Some(Some(names)) = &r {
+        let hint = match d.fix_hint {
+            Some(h) => h.to_string(),
+            None => format!("kiss-s6 check --fix-flat {}", shell_word(&d.path.parent().map(|p| p.to_string_lossy()).unwrap_or_default())),
+        };
+        model.warn(
+            d.path.join(list),
+            format!(
+                "deprecated flat file (s6-rc 0.5 and 0.6 still read it): use a {list}.d/ directory with one empty file per name: {}, or run {hint}",
+                flat_fix_command(d.path, list, names),
+            ),
+        );
     }
-    Ok(r)
+    Ok(r.map(Option::unwrap_or_default))
 }
 
-/// A file of names, one per line: leading blanks skipped, empty and `#` lines ignored,
-/// trailing whitespace kept (s6-rc-compile's rules). None when there is no such file.
+/// The names of a flat list file as s6-rc-compile reads them: one per line, each line up
+/// to its first NUL, leading blanks skipped, empty and `#` lines ignored, trailing
+/// whitespace kept, the same name once.
+pub fn flat_names(bytes: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in bytes.split(|&c| c == b'\n') {
+        let line = c_str(line);
+        let start = line.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(line.len());
+        let l = &line[start..];
+        if l.is_empty() || l[0] == b'#' {
+            continue;
+        }
+        let l = String::from_utf8_lossy(l).into_owned();
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// A file of names (see [`flat_names`]). None when there is no such file.
 fn read_flat(d: &SvDir, file: &str, model: &mut Model) -> Result<Option<Vec<Ref>>> {
-    let Some((bytes, _)) = d.read(file)? else { return Ok(None) };
-    let path = d.path.join(file);
-    let text = String::from_utf8_lossy(&bytes);
-    let mut out: Vec<Ref> = Vec::new();
-    for line in text.split('\n') {
-        let l = line.trim_start_matches([' ', '\t']);
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        if let Some(p) = name_problem(l) {
-            model.err(&path, p);
-            continue;
-        }
-        if !out.iter().any(|r| r.name == l) {
-            out.push(Ref { name: l.to_string(), path: path.clone() });
-        }
-    }
-    Ok(Some(out))
+    Ok(flat_file(d, file, model)?.map(Option::unwrap_or_default))
 }
 
-/// A number file (timeouts, fds) when present: its value, or an error when it is not one.
-fn uint_file(d: &SvDir, file: &str, model: &mut Model) -> Result<Option<u32>> {
+/// The same, with Some(None) for a file that is there but not a regular one (an error).
+fn flat_file(d: &SvDir, file: &str, model: &mut Model) -> Result<Option<Option<Vec<Ref>>>> {
+    let Some((bytes, meta)) = d.read(file)? else { return Ok(None) };
+    let path = d.path.join(file);
+    if !meta.is_readable_file() {
+        model.err(&path, "not a regular file: s6-rc-compile reads it as a list of names, one per line");
+        return Ok(Some(None));
+    }
+    let mut out: Vec<Ref> = Vec::new();
+    for name in flat_names(&bytes) {
+        if let Some((error, why)) = name_verdict(&name) {
+            if error {
+                model.err(&path, why);
+                continue;
+            }
+            model.warn(&path, why);
+        }
+        out.push(Ref { name, path: path.clone() });
+    }
+    Ok(Some(Some(out)))
+}
+
+/// A number file (timeouts, fds) when present: its value as `parse` reads it, or an error.
+fn number_file(d: &SvDir, file: &str, parse: fn(&[u8]) -> Option<u32>, model: &mut Model) -> Result<Option<u32>> {
     let Some((b, _)) = d.read(file)? else { return Ok(None) };
-    let v = parse_uint(&b);
+    let v = parse(&b);
     if v.is_none() {
         model.err(d.path.join(file), "invalid: must be a decimal number (0 to 4294967295) and nothing else");
     }
     Ok(v)
 }
 
-const WORLD_WRITABLE: &str = "world-writable: anyone could change what runs as root (chmod o-w)";
+const WORLD_WRITABLE: &str = "world-writable: anyone could change what runs as root at the next compile (chmod o-w)";
 
 /// Every file and directory of a service dir that anyone may write: whoever can write there
-/// runs code as root at the next boot. The marker files of `dependencies.d/` and
-/// `contents.d/` are empty flags (their contents are never read): only those directories'
-/// own modes matter, so their entries are not stat'ed (read_list lists them once).
-/// Symlinks inside are not followed (their targets are someone else's files).
-/// Returns the names the service directory holds.
+/// runs code as root after the next compile (a warning: s6-rc-compile takes it). The marker
+/// files of `dependencies.d/` and `contents.d/` are empty flags (their contents are never
+/// read): only those directories' own modes matter, so their entries are not stat'ed
+/// (read_list lists them once). Symlinks inside are not followed (their targets are someone
+/// else's files). Returns the names the service directory holds.
 fn world_writable(dir: &Dir, path: &Path, model: &mut Model) -> Result<Present> {
     if dir.meta().map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?.world_writable() {
-        model.err(path, WORLD_WRITABLE);
+        model.warn(path, WORLD_WRITABLE);
     }
     let mut top = Present::new();
     for ent in dir.entries().map_err(|e| read_dir_err(path, &e))? {
@@ -561,7 +733,7 @@ fn own_mode(dir: &Dir, ent: &Ent, path: &Path, model: &mut Model) -> Result<Opti
     let m = dir.lstat_at(&ent.name).map_err(|e| Error::io(format_args!("stat {}", path.display()), &e))?;
     let Some(m) = m.filter(|m| !m.is_symlink()) else { return Ok(None) };
     if m.world_writable() {
-        model.err(path, WORLD_WRITABLE);
+        model.warn(path, WORLD_WRITABLE);
     }
     Ok(Some(m))
 }
@@ -585,91 +757,100 @@ fn world_writable_below(dir: &Path, model: &mut Model) -> Result<()> {
     Ok(())
 }
 
-/// An up/down script: one execline command line (s6-rc-compile lexes it at compile time).
+/// An up/down script: one execline command line, which s6-rc-compile lexes at compile time
+/// ([`execline::lex`]: its errors are errors). Ours, as warnings: a `#!` naming another
+/// interpreter than execlineb (the body is then shell code, run as one argv) and a
+/// top-level `if -n`.
 fn script(path: &Path, bytes: &[u8], model: &mut Model) {
-    if bytes.starts_with(b"#!") {
-        model.err(path, "shebang line: up and down are not scripts but one execline command line (the #! line is only a comment); put longer code in a helper under /usr/lib/kiss-s6/");
-    }
-    let words = match lex(bytes) {
+    let words = match execline::lex(bytes) {
         Ok(w) => w,
         Err(e) => {
-            model.err(path, format!("syntax error: {e}"));
+            model.err(path, e.to_string());
             return;
         }
     };
-    let mut level = 0usize;
-    for (w, quoted) in &words {
-        if *quoted {
-            continue;
-        }
-        if w == b"{" {
-            level += 1;
-        } else if w == b"}" {
-            if level == 0 {
-                model.err(path, "syntax error: unmatched }");
-                return;
-            }
-            level -= 1;
-        }
+    if let Some(interp) = foreign_shebang(bytes) {
+        model.warn(
+            path,
+            format!("shebang line names {interp}, but up and down are not scripts: s6-rc runs the file as one execline command line (the #! line is only a comment), so shell code here does not do what it says; write `/bin/sh -c \"…\"`, or put the code in a helper under /usr/lib/kiss-s6/ called by absolute path"),
+        );
     }
-    if level > 0 {
-        model.err(path, "syntax error: unmatched {");
-    }
-    for pair in words.windows(2) {
-        let (w, o) = (&pair[0].0, &pair[1].0);
-        if w == b"if" && o.starts_with(b"-") && o.contains(&b'n') && !o.contains(&b't') {
-            model.err(path, "`if -n { … }` fails the service whenever its test succeeds: use `if -nt { … }` to skip instead");
-        }
+    if top_level_if_n(&words) {
+        model.warn(
+            path,
+            "a top-level `if -n { … }` fails the service whenever its test succeeds (the rest does not run and up exits 1): use `if -nt { … }` to skip the rest instead",
+        );
     }
 }
 
-/// execline's word splitting, enough to count blocks: blanks separate words, `#` at the start
-/// of a word comments to the end of the line, `"…"` quotes, `\` escapes. Each word comes with
-/// whether any of it was quoted or escaped (then `{` is not a block).
-pub fn lex(src: &[u8]) -> std::result::Result<Vec<(Vec<u8>, bool)>, &'static str> {
-    let mut out = Vec::new();
+/// The interpreter a `#!` first line names, when it is not execlineb (directly or through
+/// `env`): the body is then meant as that language, not execline.
+fn foreign_shebang(bytes: &[u8]) -> Option<String> {
+    let first = bytes.strip_prefix(b"#!")?;
+    let first = &first[..first.iter().position(|&c| c == b'\n').unwrap_or(first.len())];
+    let text = String::from_utf8_lossy(first);
+    let mut words = text.split_ascii_whitespace();
+    let prog = words.next().unwrap_or("");
+    let base = |w: &str| w.rsplit('/').next().unwrap_or("").to_string();
+    let mut interp = base(prog);
+    if interp == "env" {
+        interp = words.find(|w| !w.starts_with('-') && !w.contains('=')).map(base).unwrap_or_default();
+    }
+    if interp == "execlineb" {
+        return None;
+    }
+    Some(if prog.is_empty() { "no interpreter".to_string() } else { prog.to_string() })
+}
+
+/// Whether the top level of the command line (not inside a block, where `foreground`,
+/// `background`, `backtick`… throw the exit status away) holds `if` with `-n` but neither
+/// `-t` nor `-x` before its block. A loop (`forx`, `forstdin`, `forbacktickx`) takes the
+/// rest of the line as its body, whose exit status it ignores: nothing after one counts.
+fn top_level_if_n(words: &[Word]) -> bool {
     let mut i = 0;
-    while i < src.len() {
-        let c = src[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
+    while i < words.len() {
+        let w = &words[i];
+        i += 1;
+        if w.level != 0 || w.close {
             continue;
         }
-        if c == b'#' {
-            while i < src.len() && src[i] != b'\n' {
-                i += 1;
-            }
-            continue;
+        match w.text() {
+            b"forx" | b"forstdin" | b"forbacktickx" => return false,
+            b"if" => {}
+            _ => continue,
         }
-        let mut word = Vec::new();
-        let mut quoted = false;
-        let mut in_quote = false;
-        while i < src.len() {
-            let c = src[i];
-            if !in_quote && c.is_ascii_whitespace() {
+        let (mut n, mut skip) = (false, false);
+        let mut j = i;
+        while let Some(o) = words.get(j).filter(|o| o.level == 0 && !o.close) {
+            let t = o.text();
+            if t == b"--" {
+                j += 1;
                 break;
             }
-            match c {
-                b'"' => {
-                    in_quote = !in_quote;
-                    quoted = true;
-                }
-                b'\\' => {
-                    quoted = true;
-                    i += 1;
-                    match src.get(i) {
-                        Some(&n) => word.push(n),
-                        None => return Err("backslash at the end of the file"),
-                    }
-                }
-                _ => word.push(c),
+            if t.len() < 2 || t[0] != b'-' {
+                break;
             }
-            i += 1;
+            j += 1;
+            for (k, &c) in t.iter().enumerate().skip(1) {
+                match c {
+                    b'n' => n = true,
+                    b't' => skip = true,
+                    b'x' => {
+                        skip = true;
+                        if k == t.len() - 1 {
+                            j += 1; // -x CODE
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
         }
-        if in_quote {
-            return Err("unterminated quoted string");
+        // `if`'s own block must follow: a word one level down (or the `}` of an empty block).
+        let block = words.get(j).is_some_and(|b| b.level == 1);
+        if n && !skip && block {
+            return true;
         }
-        out.push((word, quoted));
     }
-    Ok(out)
+    false
 }

@@ -23,9 +23,47 @@ pub fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
+/// Say that the running test could not check (all of) what it is for, and why: one line
+/// `SKIPPED: <test name>: <why>` (the name is libtest's, from the test's thread), in one
+/// write(2) straight to fd 2, so libtest's capture never hides it and a test running beside
+/// it cannot tear it. cargo still says `ok` for that test; `cargo xtask ci` counts it as
+/// skipped, not passed (`count_cargo`), failed if it then failed. `KISS_S6_NO_SKIP=1` makes
+/// a skip a failure instead.
 pub fn skip(why: &str) {
-    println!("SKIPPED: {why}");
-    eprintln!("SKIPPED: {why}");
+    let name = std::thread::current().name().unwrap_or("<unnamed thread>").to_string();
+    if std::env::var_os("KISS_S6_NO_SKIP").is_some_and(|v| v == "1") {
+        panic!("SKIPPED: {name}: {why} (KISS_S6_NO_SKIP=1: a skip is a failure)");
+    }
+    let line = format!("SKIPPED: {name}: {why}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
+/// Every process still running whose command line names a file under `dir` (a test's own
+/// temp dir), with its process group, is killed: a test ends with none of its processes left,
+/// even those in a group of their own (rc.shutdown, which shutdownd starts with setpgid).
+/// Returns what was found, as `pid command line`.
+pub fn kill_leftovers(dir: &Path) -> Vec<String> {
+    // `DIR/`: tmpdir's `…-3` must not match a sibling test's `…-31`.
+    let needle = [dir.as_os_str().as_encoded_bytes(), b"/"].concat();
+    let needle = needle.as_slice();
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { continue };
+        if pid == me || !cmdline.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let pid = nix::unistd::Pid::from_raw(pid);
+        if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+            if pgid.as_raw() > 1 && pgid != nix::unistd::getpgrp() {
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::SIGKILL);
+            }
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        found.push(format!("{pid} {}", String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end()));
+    }
+    found
 }
 
 pub fn script(path: &Path, body: &str) {
