@@ -943,6 +943,36 @@ fn fsck_maps_exit_codes_and_rw_refuses_after_errors() {
     let _ = fs::remove_dir_all(&t);
 }
 
+/// Without /etc/mdev.conf, mdev makes every node root-only (0660, /dev/null too): chosen
+/// automatically it is not run (devtmpfs's modes stay) and the console says why; with the
+/// file, or named in devices.conf, it runs. (dash only: busybox sh would run its own mdev
+/// applet before the recording stand-in on PATH.)
+#[test]
+fn mdev_without_its_conf_is_not_run_by_auto() {
+    if !ns_ready() {
+        return;
+    }
+    if !Path::new("/bin/dash").exists() {
+        return skipped("dash not installed");
+    }
+    let o = ns(&[], "/bin/dash", r#"
+        mount -t tmpfs t /etc; mount -t tmpfs t /dev; mount -t tmpfs t /run; mkdir /etc/kiss-s6 /run/fake
+        printf '#!/bin/dash\necho "mdev $*" >> /run/fake/calls\n' > /run/fake/mdev; chmod 755 /run/fake/mdev
+        PATH=/run/fake $SH $S/devices coldplug; echo "auto-no-conf $?"
+        echo 'null root:root 666' > /etc/mdev.conf
+        PATH=/run/fake $SH $S/devices coldplug; echo "auto-conf $?"
+        rm /etc/mdev.conf; echo 'manager = mdev' > /etc/kiss-s6/devices.conf
+        PATH=/run/fake $SH $S/devices coldplug; echo "named-no-conf $?"
+        cat /run/fake/calls; echo console:; cat /dev/console 2>/dev/null
+    "#);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    for want in ["auto-no-conf 0", "auto-conf 0", "named-no-conf 0"] {
+        assert!(out.contains(want), "{want}: {}", text(&o));
+    }
+    // Run twice (with the file, and named), never without it when chosen automatically.
+    assert_eq!(out.matches("mdev -s").count(), 2, "{}", text(&o));
+}
+
 /// The seed oneshot as s6-rc runs it (`kiss-s6 seed load`, down: `seed save`), on a
 /// fresh /var/lib: a seed made at once, rewritten at every load, never a failure.
 #[test]

@@ -177,6 +177,14 @@ fn etc(root: &Path, opts: &ImageOpts) -> Result<()> {
     // Empty passwords: a test image, logins need no typing.
     write(&root.join("etc/shadow"), "root::19000:0:99999:7:::\nkiss::19000:0:99999:7:::\n", 0o600)?;
     write(&root.join("etc/hostname"), "kiss-s6-test\n", 0o644)?;
+    // KISS's busybox package installs an /etc/mdev.conf (without one, mdev and mdevd make
+    // every node root-only): the modes that matter, in its format.
+    write(
+        &root.join("etc/mdev.conf"),
+        "null root:root 666\nzero root:root 666\nfull root:root 666\nrandom root:root 444\nurandom root:root 444\n\
+         console root:tty 600\nptmx root:tty 666\ntty root:tty 666\ntty[0-9]* root:tty 660\nttyS[0-9]* root:tty 660\n",
+        0o644,
+    )?;
     // KISS's baselayout installs /etc/os-release (glaucus ships one too); a systemd-based
     // initramfs (dracut's) refuses to switch into a root without it.
     write(&root.join("etc/os-release"), "NAME=\"KISS Linux\"\nPRETTY_NAME=\"KISS Linux\"\nID=kiss\nBUILD_ID=rolling\n", 0o644)?;
