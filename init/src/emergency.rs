@@ -35,7 +35,11 @@ pub fn find_first(candidates: &[&str]) -> Option<String> {
 /// /dev/null, else on `/` opened read-only: a descriptor that is never closed, so nothing
 /// opened later lands on 0-2 by accident (writes to it fail, harmlessly).
 pub fn console_stdio(dev: &Path) {
-    let fd = open(&dev.join("console"), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
+    // O_NONBLOCK for the open only: a serial console without carrier would block it.
+    let fd = open(&dev.join("console"), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK, Mode::empty())
+        .inspect(|fd| {
+            let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
+        })
         .or_else(|_| open(&dev.join("null"), OFlag::O_RDWR, Mode::empty()))
         .or_else(|_| open("/", OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()));
     if let Ok(fd) = fd {
@@ -99,12 +103,19 @@ pub fn emergency(e: &Error, dev: &Path) -> ! {
         "kiss-s6: starting an emergency shell; the machine reboots when it exits.\n\
          kiss-s6: to get back to busybox init: `kiss a busybox /usr/bin/init`, or boot with init=/bin/sh."
     );
+    let started = std::time::Instant::now();
     match find_first(&SHELL_CANDIDATES) {
         Some(shell) => run_shell(&shell),
         None => {
             let _ = writeln!(std::io::stderr(), "kiss-s6: no shell found ({}); rebooting in 30 s", SHELL_CANDIDATES.join(", "));
             std::thread::sleep(Duration::from_secs(30));
         }
+    }
+    // A shell that could not run (no console, sulogin refusing) would turn this into a
+    // reboot loop that scrolls the reason away: leave it on the screen a while.
+    if started.elapsed() < Duration::from_secs(5) {
+        let _ = writeln!(std::io::stderr(), "kiss-s6: the emergency shell ended at once; rebooting in 10 s");
+        std::thread::sleep(Duration::from_secs(10));
     }
     make_safe_and_reboot()
 }
@@ -157,6 +168,20 @@ pub fn make_safe(sys: &mut dyn Sys, mountinfo: &mut dyn FnMut() -> String, proc_
     let _ = sys.kill(-1, Signal::SIGCONT);
     std::thread::sleep(grace);
     let _ = sys.kill(-1, Signal::SIGKILL);
+    // Let the killed go before unmounting (their open files would make it EBUSY): as pid 1,
+    // reap them all (at most 5 s); otherwise (the stage-2 child) give the kernel a moment.
+    if nix::unistd::getpid().as_raw() == 1 {
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Err(Errno::ECHILD) => break,
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+                _ => {}
+            }
+        }
+    } else {
+        std::thread::sleep(pause);
+    }
     sys.sync();
     let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(&mountinfo()));
     if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
@@ -167,6 +192,6 @@ pub fn make_safe(sys: &mut dyn Sys, mountinfo: &mut dyn FnMut() -> String, proc_
         msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only: synced, rebooting anyway"));
     }
     sys.sync();
-    crate::stage4::make_root_safe(sys, proc_root, pause);
-    sys.reboot(RebootMode::RB_AUTOBOOT)
+    let end = crate::stage4::make_root_safe(sys, proc_root, pause);
+    crate::stage4::reboot_after(sys, RebootMode::RB_AUTOBOOT, end)
 }

@@ -130,7 +130,13 @@ fn try_save(file: &Path) -> std::result::Result<(), String> {
     fs::rename(&tmp, file).map_err(|e| {
         let _ = fs::remove_file(&tmp);
         format!("rename {} to {}: {}", tmp.display(), file.display(), msg::io_desc(&e))
-    })
+    })?;
+    // The rename itself on disk now, not at the next journal commit: after a crash the old
+    // seed must not come back to be fed a second time.
+    if let Some(dir) = file.parent() {
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -26,7 +26,7 @@ use nix::unistd::{fork, setsid, ForkResult};
 use crate::decimal::fixed;
 use crate::config::{self, Config};
 use crate::msg::{self, Error, Result};
-use crate::emergency::{console_stdio, emergency, find_first, reset_signals};
+use crate::emergency::{console_stdio, emergency, find_first, reset_signals, tell};
 use crate::sys::{RealSys, Sys};
 
 /// Every path stage 1 touches, so tests can point it into a temporary tree.
@@ -170,7 +170,6 @@ const RUN_KEEPS: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOATIME)
     .union(MsFlags::MS_NODIRATIME)
-    .union(MsFlags::MS_RELATIME)
     .union(MsFlags::MS_SYNCHRONOUS)
     .union(MsFlags::MS_MANDLOCK);
 
@@ -360,55 +359,79 @@ fn resend_pending_cad(run: &Path, dev: &Path) {
     }
 }
 
-/// How long the stage-2 child waits for the catch-all logger to read its fifo. It is the
-/// first early service up (a few hundred ms under emulation); when it is not up by then,
-/// the supervision tree cannot run at all.
+/// How long the stage-2 child waits for the catch-all logger to read its fifo before it
+/// looks for a reason. The logger is the first early service up (a few hundred ms under
+/// emulation). A certain reason (see [`early_failure`]) ends the wait at once; without one
+/// (a slow machine) it warns on the console and waits again, [`LOGGER_ROUNDS`] times.
 pub const LOGGER_WAIT: Duration = Duration::from_secs(10);
+pub const LOGGER_ROUNDS: u32 = 6;
+
+/// SIGALRM in the stage-2 child: interrupt its blocking open. It re-arms a one-second alarm,
+/// so an alarm that fired before open() was entered cannot leave it blocked for good.
+extern "C" fn wake(_: nix::libc::c_int) {
+    // SAFETY: alarm(2) is async-signal-safe.
+    unsafe { nix::libc::alarm(1) };
+}
 
 /// The stage-2 child: wait for the logger to read the fifo, then exec rc.init RUNLEVEL
-/// ARGS…. A logger that does not start within [`LOGGER_WAIT`] means nothing in the scandir
-/// can start (the boot would hang in s6-rc, and pid 1 would block once the fifo is full):
-/// say why on the console, keep the fifo drained, and start the emergency shell.
+/// ARGS…. When the logger cannot start, nothing in the scandir can (the boot would hang in
+/// s6-rc): say why on the console, keep the fifo read so what writes to it stays alive (and
+/// its lines are kept), and start the emergency shell.
 fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let _ = setsid();
     let fifo = p.scandir.join(LOGGER_FIFO);
+    let cannot = |why: String| -> ! {
+        nix::unistd::alarm::cancel();
+        let logs = p.run.join(UNCAUGHT_LOGS).join("current");
+        drain_fifo(&fifo, &logs);
+        let text = format!(
+            "the catch-all logger did not start: {why}. Nothing under {} can run, so the boot cannot go on (at {} s of uptime); the supervisor's own messages are in {}",
+            p.scandir.display(),
+            fixed(uptime(), 1),
+            logs.display()
+        );
+        emergency(&Error::new(msg::EXIT_SYS, text), &p.dev)
+    };
     // A blocking open returns the moment the logger opens its end (polling cost up to 10
-    // ms of the boot's critical path each time); SIGALRM, with a handler that does
-    // nothing and no SA_RESTART, interrupts it when the logger never comes.
-    extern "C" fn wake(_: nix::libc::c_int) {}
+    // ms of the boot's critical path); SIGALRM, with no SA_RESTART, interrupts it.
     let alarm = SigAction::new(SigHandler::Handler(wake), SaFlags::empty(), SigSet::empty());
-    // SAFETY: the handler does nothing; installed in this single-threaded child.
+    // SAFETY: the handler only calls alarm(2); installed in this single-threaded child.
     let _ = unsafe { sigaction(Signal::SIGALRM, &alarm) };
+    let started = Instant::now();
+    let mut round = 1;
     nix::unistd::alarm::set(LOGGER_WAIT.as_secs() as u32);
-    let opened = open(&fifo, OFlag::O_WRONLY, Mode::empty());
-    nix::unistd::alarm::cancel();
-    match opened {
-        Ok(fd) => {
-            // SAFETY: our own stdio.
-            unsafe {
-                nix::libc::dup2(fd.as_raw_fd(), 1);
-                nix::libc::dup2(fd.as_raw_fd(), 2);
+    loop {
+        match open(&fifo, OFlag::O_WRONLY, Mode::empty()) {
+            Ok(fd) => {
+                // SAFETY: our own stdio.
+                unsafe {
+                    nix::libc::dup2(fd.as_raw_fd(), 1);
+                    nix::libc::dup2(fd.as_raw_fd(), 2);
+                }
+                // The mark `kiss-s6 analyze` ties the log's clock to the kernel's with. It
+                // fails (EPIPE: Rust ignores SIGPIPE) when the logger opened the fifo and died
+                // at once (s6-log missing, say): wait for it again.
+                let mark = format!("kiss-s6: stage 2 start, runlevel {level}, at {}s of uptime\n", fixed(uptime(), 3));
+                if std::io::stdout().write_all(mark.as_bytes()).is_ok() {
+                    break;
+                }
             }
-        }
-        Err(e) => {
-            let logs = p.run.join(UNCAUGHT_LOGS).join("current");
-            drain_fifo(&fifo, &logs);
-            let why = if e == Errno::EINTR { early_failure(&p.scandir, &p.run, "s6-svscan-log", env) } else { format!("unable to open {}: {}", fifo.display(), e.desc()) };
-            let text = format!(
-                "the catch-all logger did not start within {} s: {why}. Nothing under {} can run, so the boot cannot go on (at {} s of uptime); the supervisor's own messages are in {}",
-                LOGGER_WAIT.as_secs(),
-                p.scandir.display(),
-                fixed(uptime(), 1),
-                logs.display()
-            );
-            emergency(&Error::new(msg::EXIT_SYS, text), &p.dev)
+            Err(Errno::EINTR) if started.elapsed() < LOGGER_WAIT * round => {}
+            Err(Errno::EINTR) => {
+                let (certain, why) = early_failure(&p.scandir, &p.run, "s6-svscan-log", env);
+                if certain || round >= LOGGER_ROUNDS {
+                    cannot(format!("{why} (after {} s)", started.elapsed().as_secs()));
+                }
+                tell(&format!("kiss-s6: warning: the catch-all logger has not started after {} s ({why}): still waiting", started.elapsed().as_secs()));
+                round += 1;
+            }
+            Err(e) => cannot(format!("unable to open {}: {}", fifo.display(), e.desc())),
         }
     }
+    nix::unistd::alarm::cancel();
     // The logger runs, so s6-svscan has trapped its signals (it does so before its first
     // scan): an early ctrl-alt-del can be handed over now.
     resend_pending_cad(&p.run, &p.dev);
-    // The mark `kiss-s6 analyze` ties the log's clock to the kernel's with.
-    let _ = writeln!(std::io::stdout(), "kiss-s6: stage 2 start, runlevel {level}, at {}s of uptime", fixed(uptime(), 3));
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -425,7 +448,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
 }
 
 /// Keep reading the logger's fifo, appending to `log`, in a child of its own: with no
-/// reader, every writer (pid 1 included) blocks once the pipe is full.
+/// reader, every write to it fails (EPIPE), and the services writing there die of SIGPIPE.
 fn drain_fifo(fifo: &Path, log: &Path) {
     // SAFETY: single-threaded; the child only reads, writes and exits.
     if let Ok(ForkResult::Child) = unsafe { fork() } {
@@ -445,29 +468,30 @@ fn drain_fifo(fifo: &Path, log: &Path) {
 }
 
 /// Why the early service `name` in `scandir` did not start, as far as can be seen from
-/// outside: the first of a noexec `run` filesystem, a missing or non-executable run
-/// script, a missing interpreter on its `#!` line, no supervisor started for it, a
-/// missing s6-log (for the logger) in `env`'s PATH.
-pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> String {
+/// outside, and whether that cause is certain (waiting longer changes nothing): a noexec
+/// `run` filesystem, a missing or non-executable run script, a missing interpreter on its
+/// `#!` line, no s6-supervise or (for the logger) no s6-log in `env`'s PATH. Not certain:
+/// s6-svscan has not started its supervisor yet, or the supervisor runs (a slow machine).
+pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> (bool, String) {
     let dir = scandir.join(name);
     let script = dir.join("run");
     if let Ok(st) = nix::sys::statvfs::statvfs(scandir) {
         if st.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC) {
-            return format!("{} is mounted noexec", run.display());
+            return (true, format!("{} is mounted noexec", run.display()));
         }
     }
     let md = match fs::metadata(&script) {
         Ok(md) => md,
-        Err(e) => return format!("{}: {}", script.display(), msg::io_desc(&e)),
+        Err(e) => return (true, format!("{}: {}", script.display(), msg::io_desc(&e))),
     };
     if md.permissions().mode() & 0o111 == 0 {
-        return format!("{} is not executable", script.display());
+        return (true, format!("{} is not executable", script.display()));
     }
     let first = fs::read(&script).ok().and_then(|b| b.split(|c| *c == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()));
     if let Some(interp) = first.as_deref().and_then(|l| l.strip_prefix("#!")).and_then(|l| l.split_whitespace().next()) {
         match fs::metadata(interp) {
-            Err(e) => return format!("the interpreter of {}, {interp}: {} (is execline installed?)", script.display(), msg::io_desc(&e)),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => return format!("the interpreter of {}, {interp}, is not executable", script.display()),
+            Err(e) => return (true, format!("the interpreter of {}, {interp}: {} (is execline installed?)", script.display(), msg::io_desc(&e))),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => return (true, format!("the interpreter of {}, {interp}, is not executable", script.display())),
             Ok(_) => {}
         }
     }
@@ -475,14 +499,14 @@ pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> 
     let in_path = |prog: &str| path.split(':').any(|d| find_first(&[&format!("{d}/{prog}")]).is_some());
     if !dir.join("supervise").exists() {
         if !in_path("s6-supervise") {
-            return format!("s6-supervise is not in PATH ({path}): is s6 installed?");
+            return (true, format!("s6-supervise is not in PATH ({path}): is s6 installed?"));
         }
-        return format!("s6-svscan started no supervisor for {}", dir.display());
+        return (false, format!("s6-svscan has not started a supervisor for {} yet", dir.display()));
     }
     if name == "s6-svscan-log" && !in_path("s6-log") {
-        return format!("s6-log is not in PATH ({path}): is s6 installed?");
+        return (true, format!("s6-log is not in PATH ({path}): is s6 installed?"));
     }
-    format!("no cause found for {}: its supervisor runs", dir.display())
+    (false, format!("no cause found for {}: its supervisor runs (a slow machine?)", dir.display()))
 }
 
 fn kernel_env() -> Vec<(String, String)> {
@@ -544,11 +568,11 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
 
     // SAFETY: we are single-threaded (pid 1, nothing spawned threads); the child only calls
     // async-signal-safe functions before exec, plus allocation, which is safe without threads.
-    match unsafe { fork() } {
+    let child = match unsafe { fork() } {
         Ok(ForkResult::Child) => stage2_child(p, &level, args, &env),
-        Ok(ForkResult::Parent { .. }) => {}
+        Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(Error::sys("fork the stage 2 process", e)),
-    }
+    };
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -559,8 +583,12 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     let scandir = p.scandir.to_string_lossy().into_owned();
     let argv = vec!["s6-svscan".to_string(), "--".to_string(), scandir];
     let e = sys.exec(&svscan, &argv, &env);
-    // Output is on the logger's fifo, which nobody reads: put it back on the console.
+    // Output is on the logger's fifo, which nobody reads: put it back on the console. The
+    // stage-2 child waits for a logger that will never come: end it, or it would start a
+    // second emergency shell on the same console 10 s later.
     console_stdio(&p.dev);
+    let _ = sys.kill(child.as_raw(), Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
     Err(Error::sys(format!("exec {svscan}"), e))
 }
 
@@ -620,12 +648,12 @@ mod tests {
     /// data given, its size and contents), and the console is told.
     #[test]
     fn a_noexec_run_from_the_initramfs_is_remounted_exec() {
-        let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
+        let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
         let mut sys = FakeSys::new().with_mountpoint("/dev").with_mount("/run", noexec);
         let notes = mount_early(&mut sys, &paths()).unwrap();
         assert_eq!(
             sys.calls,
-            vec!["is_mountpoint /dev", "is_mountpoint /run", "mount_flags /run", "mount  /run  0x200026 ", "mount_flags /run", "rmdir /run/systemd/system"]
+            vec!["is_mountpoint /dev", "is_mountpoint /run", "mount_flags /run", "mount  /run  0x426 ", "mount_flags /run", "rmdir /run/systemd/system"]
         );
         assert_eq!(notes, vec!["/run was mounted noexec by the initramfs: remounted it exec and read-write, its contents kept"]);
         // Read-only too: both named, both cleared.
@@ -731,8 +759,10 @@ mod tests {
         fs::create_dir_all(&svc).unwrap();
         fs::create_dir_all(&bin).unwrap();
         let env = vec![format!("PATH={}", bin.display())];
-        let why = || early_failure(&scandir, &base, "s6-svscan-log", &env);
+        let why = || early_failure(&scandir, &base, "s6-svscan-log", &env).1;
+        let certain = || early_failure(&scandir, &base, "s6-svscan-log", &env).0;
         assert_eq!(why(), format!("{}/run: No such file or directory", svc.display()));
+        assert!(certain());
         fs::write(svc.join("run"), format!("#!{}/execlineb -P\ns6-log t .\n", bin.display())).unwrap();
         assert_eq!(why(), format!("{}/run is not executable", svc.display()));
         fs::set_permissions(svc.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -746,11 +776,14 @@ mod tests {
         assert_eq!(why(), format!("s6-supervise is not in PATH ({}): is s6 installed?", bin.display()));
         fs::write(bin.join("s6-supervise"), "").unwrap();
         fs::set_permissions(bin.join("s6-supervise"), fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(why(), format!("s6-svscan started no supervisor for {}", svc.display()));
+        assert_eq!(why(), format!("s6-svscan has not started a supervisor for {} yet", svc.display()));
+        assert!(!certain(), "a slow s6-svscan is not a cause");
         fs::create_dir(svc.join("supervise")).unwrap();
         assert_eq!(why(), format!("s6-log is not in PATH ({}): is s6 installed?", bin.display()));
+        assert!(certain());
         fs::copy(bin.join("s6-supervise"), bin.join("s6-log")).unwrap();
-        assert_eq!(why(), format!("no cause found for {}: its supervisor runs", svc.display()));
+        assert_eq!(why(), format!("no cause found for {}: its supervisor runs (a slow machine?)", svc.display()));
+        assert!(!certain());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -144,6 +144,19 @@ pub enum RootEnd {
     SyncedOnly,
 }
 
+/// reboot(2) after [`make_root_safe`] ended as `end`; when it fails the machine stays up,
+/// so a frozen `/` is thawed (every write, an admin's login included, would hang on it).
+/// Returns reboot(2)'s error.
+pub fn reboot_after(sys: &mut dyn Sys, how: nix::sys::reboot::RebootMode, end: RootEnd) -> Errno {
+    let e = sys.reboot(how);
+    if end == RootEnd::Frozen {
+        if let Err(t) = sys.thaw("/") {
+            msg::warn(format!("unable to thaw /: {}", t.desc()));
+        }
+    }
+    e
+}
+
 /// At the end of stage 4, after the unmount plan and a sync: is the filesystem of `/` really
 /// read-only (the mount table's super options, read again)? If not, retry the remount
 /// (three times, `pause` apart: a process may still be going away), name the deleted files
@@ -236,6 +249,13 @@ pub fn deleted_files(proc_root: &Path, dev: Option<(u64, u64)>) -> Vec<String> {
     for pid in pids {
         let dir = proc_root.join(pid.to_string());
         let comm = fs::read_to_string(dir.join("comm")).map(|c| c.trim_end().to_string()).unwrap_or_default();
+        // Reading the maps of a process in uninterruptible sleep (a hung NFS or FUSE mmap,
+        // say) can block on its mmap lock, and this runs in pid 1: name it, look no further.
+        let stat = fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        if stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('D')).unwrap_or(false) {
+            add(format!("pid {pid} ({comm}): in uninterruptible sleep (D state), not looked at"), &mut out);
+            continue;
+        }
         // "start-end perms offset maj:min inode   /path (deleted)", maj:min in hex.
         for line in fs::read_to_string(dir.join("maps")).unwrap_or_default().lines() {
             let Some(path) = line.strip_suffix(DELETED) else { continue };
@@ -315,6 +335,17 @@ mod tests {
         assert!(!sys.calls.iter().any(|c| c.starts_with("freeze") || c.starts_with("sysrq")), "{:?}", sys.calls);
     }
 
+    /// A failed reboot(2) after a freeze leaves a usable machine: / thawed.
+    #[test]
+    fn a_failed_reboot_thaws_a_frozen_root() {
+        let mut sys = FakeSys::new().fail_on("reboot", Errno::EPERM);
+        assert_eq!(reboot_after(&mut sys, nix::sys::reboot::RebootMode::RB_POWER_OFF, RootEnd::Frozen), Errno::EPERM);
+        assert_eq!(sys.calls, ["reboot poweroff", "thaw /"]);
+        let mut sys = FakeSys::new().fail_on("reboot", Errno::EPERM);
+        reboot_after(&mut sys, nix::sys::reboot::RebootMode::RB_POWER_OFF, RootEnd::ReadOnly);
+        assert_eq!(sys.calls, ["reboot poweroff"]);
+    }
+
     #[test]
     fn deleted_files_are_named_from_maps_and_fds() {
         let d = std::env::temp_dir().join(format!("kiss-s6-deleted-{}", std::process::id()));
@@ -333,18 +364,24 @@ mod tests {
         )
         .unwrap();
         fs::write(d.join("77/comm"), "sh\n").unwrap();
+        // pid 90 is stuck in D state: its maps are never read (they could block).
+        fs::create_dir_all(d.join("90")).unwrap();
+        fs::write(d.join("90/comm"), "nfs-reader\n").unwrap();
+        fs::write(d.join("90/stat"), "90 (nfs reader) D 1 90 90 0 -1\n").unwrap();
+        fs::write(d.join("90/maps"), "7f00-7f10 r-xp 00000000 fe:01 150 /usr/bin/never-read (deleted)\n").unwrap();
         // fd 3 of pid 77: /proc's link to a deleted file reads `PATH (deleted)` (its device is
         // what a stat through the link gives: none here, so only listed for any device).
         std::os::unix::fs::symlink("/var/db/gone (deleted)", d.join("77/fd/3")).unwrap();
         std::os::unix::fs::symlink("/var/db/kept", d.join("77/fd/4")).unwrap();
         let got = deleted_files(&d, Some((0xfe, 1)));
-        assert_eq!(got, vec!["pid 1 (s6-svscan): /usr/bin/s6-svscan", "pid 1 (s6-svscan): /usr/lib/libc.so"]);
+        assert_eq!(got, vec!["pid 1 (s6-svscan): /usr/bin/s6-svscan", "pid 1 (s6-svscan): /usr/lib/libc.so", "pid 90 (nfs-reader): in uninterruptible sleep (D state), not looked at"]);
         // Any device: the tmpfs one and the open one too.
         assert_eq!(deleted_files(&d, None), vec![
             "pid 1 (s6-svscan): /usr/bin/s6-svscan".to_string(),
             "pid 1 (s6-svscan): /usr/lib/libc.so".into(),
             "pid 1 (s6-svscan): /run/x".into(),
             "pid 77 (sh): /var/db/gone".into(),
+            "pid 90 (nfs-reader): in uninterruptible sleep (D state), not looked at".into(),
         ]);
         assert!(deleted_files(nowhere(), None).is_empty());
         fs::remove_dir_all(&d).unwrap();

@@ -28,8 +28,9 @@ pub trait Sys {
     fn sync(&mut self);
     /// Is `path` a mount point (its device differs from its parent's, or it is `/`)?
     fn is_mountpoint(&mut self, path: &str) -> Result<bool, Errno>;
-    /// The per-mount flags of the filesystem holding `path` (statvfs(2)'s `f_flag`, whose
-    /// ST_* bits are the MS_* bits: read-only, nosuid, nodev, noexec, atime rules).
+    /// The per-mount flags of the filesystem holding `path` (statvfs(2)'s `f_flag`) as MS_*
+    /// flags: read-only, nosuid, nodev, noexec, synchronous, mandlock, noatime, nodiratime.
+    /// (relatime has no MS_ twin here; a remount without atime flags keeps it anyway.)
     fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno>;
     /// rmdir(2).
     fn rmdir(&mut self, path: &str) -> Result<(), Errno>;
@@ -41,6 +42,8 @@ pub trait Sys {
     /// FIFREEZE on the filesystem holding `path`: everything is written out, the journal
     /// flushed (ext4 then clears needs_recovery), and every later write blocks.
     fn freeze(&mut self, path: &str) -> Result<(), Errno>;
+    /// FITHAW: undo [`Sys::freeze`] (when reboot(2) failed after it: the machine stays up).
+    fn thaw(&mut self, path: &str) -> Result<(), Errno>;
     /// One key written to /proc/sysrq-trigger (`u`: emergency read-only remount).
     fn sysrq(&mut self, key: char) -> Result<(), Errno>;
     /// Do we run on the machine itself: in the initial pid namespace (kthreadd is pid 2 only
@@ -103,8 +106,20 @@ impl Sys for RealSys {
     }
 
     fn mount_flags(&mut self, path: &str) -> Result<MsFlags, Errno> {
-        let st = nix::sys::statvfs::statvfs(path)?;
-        Ok(MsFlags::from_bits_truncate(st.flags().bits() as _))
+        use nix::sys::statvfs::FsFlags as St;
+        let st = nix::sys::statvfs::statvfs(path)?.flags();
+        // The ST_* bits are not all the MS_* bits (ST_RELATIME is MS_BIND's): one by one.
+        let pairs = [
+            (St::ST_RDONLY, MsFlags::MS_RDONLY),
+            (St::ST_NOSUID, MsFlags::MS_NOSUID),
+            (St::ST_NODEV, MsFlags::MS_NODEV),
+            (St::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (St::ST_SYNCHRONOUS, MsFlags::MS_SYNCHRONOUS),
+            (St::ST_MANDLOCK, MsFlags::MS_MANDLOCK),
+            (St::ST_NOATIME, MsFlags::MS_NOATIME),
+            (St::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        ];
+        Ok(pairs.iter().filter(|(s, _)| st.contains(*s)).fold(MsFlags::empty(), |m, (_, f)| m | *f))
     }
 
     fn rmdir(&mut self, path: &str) -> Result<(), Errno> {
@@ -129,6 +144,14 @@ impl Sys for RealSys {
         let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
         let request = nix::request_code_readwrite!(b'X', 119, std::mem::size_of::<nix::libc::c_int>());
         // SAFETY: FIFREEZE takes no pointer (its int argument is unused); fd is open.
+        let r = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), request as _, 0) };
+        Errno::result(r).map(drop)
+    }
+
+    fn thaw(&mut self, path: &str) -> Result<(), Errno> {
+        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+        let request = nix::request_code_readwrite!(b'X', 120, std::mem::size_of::<nix::libc::c_int>());
+        // SAFETY: FITHAW takes no pointer (its int argument is unused); fd is open.
         let r = unsafe { nix::libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), request as _, 0) };
         Errno::result(r).map(drop)
     }
@@ -288,6 +311,10 @@ impl Sys for FakeSys {
     fn sb_read_only(&mut self, path: &str) -> Result<bool, Errno> {
         self.record(format!("sb_read_only {path}"))?;
         Ok(self.flags.iter().any(|(p, f)| p == path && f.contains(MsFlags::MS_RDONLY)))
+    }
+
+    fn thaw(&mut self, path: &str) -> Result<(), Errno> {
+        self.record(format!("thaw {path}"))
     }
 
     fn freeze(&mut self, path: &str) -> Result<(), Errno> {

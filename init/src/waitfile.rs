@@ -2,9 +2,9 @@
 //! stage 2's end (`/run/kiss-s6/stage2-exit`): woken by inotify the moment rc.init writes it,
 //! where a shell loop of `sleep 1` cost up to a second of idle boot and an exec a second.
 //!
-//! Exit 0 once FILE exists, 1 at the timeout (0 or none: no timeout), 100 on bad usage, 111
-//! when its directory cannot be watched (then it polls every 100 ms instead, so a caller is
-//! never stuck on an error).
+//! Exit 0 once FILE exists, 1 at the timeout (0 or none: no timeout), 100 on bad usage.
+//! When its directory cannot be watched it says so and polls every 100 ms instead: a caller
+//! is never stuck on an error.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
@@ -66,7 +66,8 @@ pub fn wait_for(file: &Path, deadline: Option<Instant>) -> bool {
         };
         match &ino {
             Some(i) => {
-                let ms = left.map(|l| l.as_millis().min(60_000) as u16).unwrap_or(60_000);
+                // At least 1 ms: under a millisecond left, poll(0) would spin.
+                let ms = left.map(|l| l.as_millis().clamp(1, 60_000) as u16).unwrap_or(60_000);
                 let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
                 let _ = poll(&mut fds, PollTimeout::from(ms));
                 // Drain what came; the loop looks at the file itself.

@@ -202,11 +202,12 @@ fn the_way_down_is_the_stage4_plan_then_the_check_then_reboot() {
             "reboot reboot"
         ]
     );
-    // `/` stays busy (the admin's shell left a deleted file open?): frozen before the reboot;
+    // `/` stays busy (the admin's shell left a deleted file open?): frozen before the reboot,
     // no mount table at all: `/` is still remounted read-only.
     let mut sys = FakeSys::new().fail_on("mount  / ", Errno::EBUSY).fail_on("reboot", Errno::EPERM);
     let e = make_safe(&mut sys, &mut String::new, nowhere, Duration::ZERO, Duration::ZERO);
     assert_eq!(e, Errno::EPERM);
     let tail: Vec<&str> = sys.calls.iter().map(String::as_str).skip(4).collect();
-    assert_eq!(tail, ["mount  /  0x21 ", "sync", "sb_read_only /", "mount  /  0x21 ", "mount  /  0x21 ", "mount  /  0x21 ", "is_machine", "freeze /", "reboot reboot"]);
+    // reboot(2) failed, the machine stays up: a frozen `/` is thawed.
+    assert_eq!(tail, ["mount  /  0x21 ", "sync", "sb_read_only /", "mount  /  0x21 ", "mount  /  0x21 ", "mount  /  0x21 ", "is_machine", "freeze /", "reboot reboot", "thaw /"]);
 }
