@@ -463,9 +463,13 @@ mod tests {
         }
     }
 
-    /// The local time of day, as `date` says it (read before and after: no second is lost).
+    /// The local time of day, as `date` says it (read before and after: no second is lost),
+    /// here and in a zone 5:30 off UTC, where it is not UTC's. The C library reads TZ once:
+    /// that half runs in a child process, this test binary again, with TZ set from its start
+    /// (a POSIX TZ string: no tzdata needed).
     #[test]
     fn local_secs_of_day_is_dates() {
+        crate::testing::in_own_process(&[("TZ", "XST-5:30")]); // both halves run the body
         let date = || {
             let out = std::process::Command::new("date").arg("+%H %M %S").output().unwrap();
             let v: Vec<u64> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(|w| w.parse().unwrap()).collect();

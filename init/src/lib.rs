@@ -42,6 +42,32 @@ pub mod decimal;
 pub mod emergency;
 pub mod stage4;
 
+/// Test support shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Run the calling test again, alone, in a child process (this test binary with `--exact`),
+    /// with `envs` set from its start: for a test that changes process-wide state (signal
+    /// dispositions, the C library's TZ) or needs it set before anything reads it. Returns
+    /// true in that child, which then runs the test's body; in the parent it asserts the
+    /// child passed and returns false.
+    pub fn in_own_process(envs: &[(&str, &str)]) -> bool {
+        const CHILD: &str = "KISS_S6_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            return true;
+        }
+        let name = std::thread::current().name().unwrap().to_string();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("1 passed"), "{name} in its own process: {text}");
+        false
+    }
+}
+
 use std::ffi::OsString;
 use std::path::Path;
 

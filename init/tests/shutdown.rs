@@ -174,7 +174,7 @@ impl Daemon {
                 Ok(())
             });
         }
-        let child = cmd.spawn().unwrap();
+        let child = dies_with_test(&mut cmd).spawn().unwrap();
         drop(w);
         // Readiness: exactly "\n" on fd 3, then EOF (the daemon closes it).
         let mut rf = fs::File::from(r);
@@ -1051,7 +1051,7 @@ fn unreadable_stage4_marker_is_warned_about_and_stage3_serves() {
     script(&d.join("lib/rc.shutdown"), &format!("echo run >> {}/ran", d.display()));
     fs::write(d.join("console"), "").unwrap();
     let log = fs::File::create(d.join("daemon.log")).unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = dies_with_test(&mut Command::new(BIN))
         .arg("shutdownd")
         .arg("-c")
         .arg(d.join("lib"))

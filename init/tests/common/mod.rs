@@ -83,12 +83,28 @@ impl Out {
     }
 }
 
+/// `cmd`'s process is killed when the thread that starts it ends: the test is over, or the
+/// test binary was killed (cargo-mutants' timeout, a ^C), and no test leaves it behind
+/// (`unshare --kill-child` then takes its namespace down).
+pub fn dies_with_test(cmd: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Run `cmd` to completion with stdout/stderr in files (a grandchild holding a pipe can
-/// never hang us), killing its process group at the timeout.
+/// never hang us), killing its process group at the timeout, and it with the test.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Out {
     let d = tmpdir("out");
     let (o, e) = (d.join("stdout"), d.join("stderr"));
-    cmd.stdin(Stdio::null())
+    dies_with_test(cmd)
+        .stdin(Stdio::null())
         .stdout(fs::File::create(&o).unwrap())
         .stderr(fs::File::create(&e).unwrap())
         .process_group(0);
