@@ -13,6 +13,7 @@
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
+//! - `pseudofs`  `virtual`: proc, sys, dev, devpts, shm, fd, tmp, cgroup2, the run dirs
 //! - `seed`      the random seed across boots, without waiting for the kernel's RNG
 //! - `waitfile`  `wait-file`: wake on a file's creation (inotify), for the gettys
 //! - `child`     running other programs (posix_spawn, waitpid)
@@ -26,6 +27,7 @@ pub mod hpr;
 pub mod mounts;
 pub mod msg;
 pub mod protocol;
+pub mod pseudofs;
 pub mod s6rcdb;
 pub mod seed;
 pub mod shutdownd;
@@ -89,6 +91,7 @@ commands:
   status [NAME…]      state of every service of the live database
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
+  virtual PART…      the virtual bundle's mounts and links (proc sys dev devpts shm fd tmp cgroup2 rundirs)
   seed load|save      feed the random seed to the kernel and renew it, never waiting
   wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
@@ -158,6 +161,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "down-set" => s6rcdb::down_set_main(args),
         "analyze" => analyze::main(args),
         "seed" => seed::main(args),
+        "virtual" => pseudofs::main(args),
         "wait-file" => waitfile::main(args),
         "help" | "--help" => {
             println!("{USAGE}");

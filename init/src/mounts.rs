@@ -196,11 +196,26 @@ pub fn is_mountpoint(path: &str) -> std::result::Result<bool, Errno> {
     }
     if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
         if let Ok(canon) = std::fs::canonicalize(path) {
-            let canon = canon.to_string_lossy();
-            return Ok(parse_mountinfo(&text).iter().any(|m| m.target == canon));
+            return Ok(visible_mount_at(&text, &canon.to_string_lossy()));
         }
     }
     Ok(false)
+}
+
+/// Does mountinfo `text` list a mount on `dir` that is not hidden? A mount made later on an
+/// ancestor (a fresh tmpfs on /dev over an inherited /dev/shm) hides it; mountinfo still lists
+/// it. A later `/` is not counted: it is a root moved into place (switch_root), never one
+/// mounted over the others.
+fn visible_mount_at(text: &str, dir: &str) -> bool {
+    let mut found = false;
+    for m in parse_mountinfo(text) {
+        if m.target == dir {
+            found = true;
+        } else if m.target != "/" && dir.strip_prefix(m.target.as_str()).is_some_and(|rest| rest.starts_with('/')) {
+            found = false;
+        }
+    }
+    found
 }
 
 const MOUNTPOINT_USAGE: &str = "usage: kiss-s6 mountpoint [-q] DIR";
@@ -252,6 +267,23 @@ pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
 mod tests {
     use super::*;
     use crate::sys::FakeSys;
+
+    /// An inherited /dev/shm under a fresh /dev is hidden, though mountinfo lists it; one
+    /// mounted on the new /dev is not; a root moved into place last hides nothing.
+    #[test]
+    fn hidden_mounts_are_not_mount_points() {
+        let t = "1 0 0:2 / / rw - rootfs rootfs rw\n\
+                 30 1 0:5 / /dev rw - devtmpfs dev rw\n\
+                 31 30 0:6 / /dev/shm rw - tmpfs shm rw\n\
+                 40 1 0:7 / /dev rw - tmpfs t rw\n";
+        assert!(!visible_mount_at(t, "/dev/shm"));
+        assert!(visible_mount_at(t, "/dev"));
+        let t2 = format!("{t}41 40 0:8 / /dev/shm rw - tmpfs shm rw\n");
+        assert!(visible_mount_at(&t2, "/dev/shm"));
+        assert!(!visible_mount_at(&t2, "/dev/sh"), "a prefix of a name is not an ancestor");
+        let moved = "22 20 0:20 / /proc rw - proc proc rw\n23 1 254:0 / / rw - ext4 /dev/vda rw\n";
+        assert!(visible_mount_at(moved, "/proc"));
+    }
 
     const QEMU_DISK: &str = "\
 1 0 0:2 / / rw - rootfs rootfs rw

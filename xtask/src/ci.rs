@@ -300,7 +300,7 @@ fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), 
     expect(r, "mode", "/run/uncaught-logs 2750")?;
     expect(r, "hostname", "kiss-s6-test")?;
     let up: Vec<&str> = r.iter().filter(|(k, _)| k == "up").flat_map(|(_, v)| v.split_whitespace()).collect();
-    for s in ["tty1", "rescue-console", "hostname", "fstab", "sysctl", "syslogd", "proc", "cgroup2", "seed"] {
+    for s in ["tty1", "rescue-console", "hostname", "fstab", "sysctl", "syslogd", "proc", "pseudofs", "seed"] {
         if !up.contains(&s) {
             return Err(format!("service {s} is not up (up: {})", up.join(" ")));
         }
