@@ -121,14 +121,6 @@ root_is_rw() {
     return 1
 }
 
-# stage2_wait SECONDS: wait until rc.init has brought the runlevel up (it writes
-# /run/kiss-s6/stage2-exit), at most SECONDS (0: do not wait). Woken by inotify the moment
-# the file appears (`kiss-s6 wait-file`), not by polling.
-stage2_wait() {
-    [ "$1" -gt 0 ] 2>/dev/null || return 0
-    "$KISS_S6" wait-file -t "$1" /run/kiss-s6/stage2-exit || :
-}
-
 # idle: nothing to run, but a longrun must not exit (it would be restarted every second).
 # `kiss-s6 pause` is one small process that its down signal ends (s6-pause is in
 # s6-portable-utils, which we do not require).

@@ -162,6 +162,27 @@ pub fn load(path: &Path) -> Config {
     c
 }
 
+/// A value from a service helper's `/etc/kiss-s6/NAME.conf` (getty, devices, logging): the
+/// same `key = value` syntax, `#` comments; the last non-empty value of KEY wins, DEFAULT when
+/// the file or the key is absent. Checking the value is the caller's: each says what it takes.
+pub fn helper_value(name: &str, key: &str, default: &str) -> String {
+    let text = std::fs::read(format!("/etc/kiss-s6/{name}.conf")).unwrap_or_default();
+    helper_value_in(&String::from_utf8_lossy(&text), key).unwrap_or_else(|| default.into())
+}
+
+fn helper_value_in(text: &str, key: &str) -> Option<String> {
+    let mut value = None;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim() == key && !v.trim().is_empty() {
+                value = Some(v.trim().to_string());
+            }
+        }
+    }
+    value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +278,14 @@ mod tests {
             seen.insert(v);
         }
         assert!(seen.len() >= 2900, "only {} distinct inputs in 3000", seen.len());
+    }
+
+    #[test]
+    fn helper_values_as_lib_sh_reads_them() {
+        let t = "# c\nbaud = 9600 # trailing\nwait_boot=\nwait_boot = 5\nwait_boot =   \nx\n";
+        assert_eq!(helper_value_in(t, "baud").as_deref(), Some("9600"));
+        assert_eq!(helper_value_in(t, "wait_boot").as_deref(), Some("5"), "the last non-empty value wins");
+        assert_eq!(helper_value_in(t, "x"), None);
+        assert_eq!(helper_value_in(t, "c"), None, "comments are not keys");
     }
 }

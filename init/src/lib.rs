@@ -14,6 +14,8 @@
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
 //! - `pseudofs`  `virtual`: proc, sys, dev, devpts, shm, fd, tmp, cgroup2, the run dirs
+//! - `getty`     `getty`: the login the tty and rescue-console longruns run
+//! - `logger`    `logger`: the s6-log end of the syslogd and klogd pipelines
 //! - `seed`      the random seed across boots, without waiting for the kernel's RNG
 //! - `waitfile`  `wait-file`: wake on a file's creation (inotify), for the gettys
 //! - `child`     running other programs (posix_spawn, waitpid)
@@ -42,6 +44,8 @@ pub mod bootlog;
 pub mod child;
 pub mod decimal;
 pub mod emergency;
+pub mod getty;
+pub mod logger;
 pub mod stage4;
 
 /// Test support shared by the unit tests of several modules.
@@ -92,6 +96,8 @@ commands:
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
   virtual PART…      the virtual bundle's mounts and links (proc sys dev devpts shm fd tmp cgroup2 rundirs)
+  getty [--rescue] TTY  a login prompt on TTY (agetty, getty or sulogin), once the boot is done
+  logger NAME         s6-log into /var/log/NAME (/run/log/NAME until /var/log is writable)
   seed load|save      feed the random seed to the kernel and renew it, never waiting
   wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
@@ -162,6 +168,8 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "analyze" => analyze::main(args),
         "seed" => seed::main(args),
         "virtual" => pseudofs::main(args),
+        "getty" => getty::main(args),
+        "logger" => logger::main(args),
         "wait-file" => waitfile::main(args),
         "help" | "--help" => {
             println!("{USAGE}");

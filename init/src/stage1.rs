@@ -273,7 +273,7 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
         let dir = p.scandir.join("s6-linux-init-early-getty");
         let _ = fs::create_dir(&dir);
         let run = dir.join("run");
-        fs::write(&run, format!("#!/bin/sh\nexec /usr/lib/kiss-s6/getty {tty}\n"))
+        fs::write(&run, format!("#!/bin/sh\nexec /usr/bin/kiss-s6 getty {tty}\n"))
             .map_err(|e| Error::io(format!("write {}", run.display()), &e))?;
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(format!("chmod {}", run.display()), &e))?;
     }

@@ -96,7 +96,7 @@ fn build_installs_the_documented_layout() {
     for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit"] {
         assert_eq!(std::fs::read_link(dest.join("usr/bin").join(l)).unwrap(), PathBuf::from("kiss-s6"));
     }
-    for s in ["rc.init", "rc.shutdown", "runlevel", "rc.shutdown.final", "getty"] {
+    for s in ["rc.init", "rc.shutdown", "runlevel", "rc.shutdown.final"] {
         assert_eq!(mode(&format!("usr/lib/kiss-s6/{s}")), 0o755, "{s}");
     }
     assert_eq!(mode("usr/lib/kiss-s6/run-image/service/s6-linux-init-shutdownd/run"), 0o755);

@@ -59,7 +59,7 @@ fn shell_files() -> Vec<PathBuf> {
         }
     }
     v.sort();
-    assert!(v.len() >= 20, "expected the rc scripts and helpers, found {v:?}");
+    assert!(v.len() >= 15, "expected the rc scripts and helpers, found {v:?}");
     v
 }
 
@@ -287,10 +287,10 @@ fn helper_paths_named_by_absolute_path_exist() {
         for (i, _) in text.match_indices("/usr/bin/kiss-s6 ") {
             let sub: String = text[i + "/usr/bin/kiss-s6 ".len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
             // An empty name is a variable ("$1": the signal helper passes halt, poweroff, reboot).
-            assert!(["", "mountpoint", "reboot", "poweroff", "halt", "compile", "check", "pause", "down-set", "seed", "virtual"].contains(&sub.as_str()), "{}: kiss-s6 {sub}?", f.display());
+            assert!(["", "mountpoint", "reboot", "poweroff", "halt", "compile", "check", "pause", "down-set", "seed", "virtual", "getty", "logger"].contains(&sub.as_str()), "{}: kiss-s6 {sub}?", f.display());
         }
     }
-    for h in ["devices", "fsck", "rw", "fstab", "swap", "sysctl", "hostname", "hwclock", "getty", "hooks", "logger"] {
+    for h in ["devices", "fsck", "rw", "fstab", "swap", "sysctl", "hostname", "hwclock", "hooks"] {
         assert!(helpers.contains(h), "helper {h} is never called");
     }
     // lib.sh is sourced next to the helper, never by a fixed path that tests could not use.
@@ -732,6 +732,69 @@ fn optional_virtual_parts_say_why_and_never_fail() {
     let o = Command::new(env!("CARGO_BIN_EXE_kiss-s6")).args(["virtual", "swap"]).output().unwrap();
     assert_eq!(o.status.code(), Some(100));
     assert!(String::from_utf8_lossy(&o.stderr).contains("virtual: unknown part \"swap\""), "{}", text(&o));
+}
+
+/// `kiss-s6 getty`: the first installed of agetty and getty, with the arguments of a virtual
+/// terminal or a serial line, once stage 2 is done; a tty that is not a terminal is said and
+/// waited on (a longrun that exits is restarted every second).
+#[test]
+fn getty_picks_the_installed_getty_and_its_arguments() {
+    if !ns_ready() {
+        return;
+    }
+    let o = ns(&[], "sh", r#"
+        mount -t tmpfs t /run; : > /run/null; mount --bind /dev/null /run/null
+        mount -t tmpfs t /dev; : > /dev/tty1; : > /dev/ttyS0; : > /dev/tty3
+        mount --bind /run/null /dev/tty1; mount --bind /run/null /dev/ttyS0
+        mkdir -p /run/fake /run/kiss-s6; : > /run/kiss-s6/stage2-exit
+        printf '#!/bin/sh\necho "ran ${0##*/} $*"\n' > /run/fake/getty; chmod 755 /run/fake/getty
+        PATH=/run/fake $KISS_S6 getty tty1
+        PATH=/run/fake $KISS_S6 getty ttyS0
+        cp /run/fake/getty /run/fake/agetty
+        PATH=/run/fake $KISS_S6 getty tty1
+        PATH=/run/fake $KISS_S6 getty ttyS0
+        timeout 1 env PATH=/run/fake $KISS_S6 getty tty3; echo "not-a-tty $?"
+        rm /run/fake/getty /run/fake/agetty
+        timeout 1 env PATH=/run/fake $KISS_S6 getty tty1; echo "none $?"
+        $KISS_S6 getty; echo "usage $?"
+    "#);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    for line in ["ran getty 38400 tty1 linux\n", "ran getty -L 115200 ttyS0 vt100\n", "ran agetty tty1 linux\n", "ran agetty -L ttyS0 115200 vt100\n", "not-a-tty 124\n", "none 124\n", "usage 100\n"] {
+        assert!(out.contains(line), "{line}{}", text(&o));
+    }
+    assert!(err.contains("kiss-s6: getty: warning: /dev/tty3 is not a terminal: no login there"), "{}", text(&o));
+    assert!(err.contains("kiss-s6: getty: fatal: no getty, agetty or sulogin installed: no login on /dev/tty1"), "{}", text(&o));
+}
+
+/// `kiss-s6 logger NAME`: s6-log into /run/log/NAME while /var/log is not writable, into
+/// /var/log/NAME once it is, mode 750, rotation from logging.conf (bad numbers: said, the
+/// defaults used).
+#[test]
+fn logger_logs_early_into_run_then_into_var_log() {
+    if !ns_ready() {
+        return;
+    }
+    let o = ns(&[], "sh", r#"
+        mount -t tmpfs t /run; mkdir -p /run/fake /run/var
+        printf '#!/bin/sh\necho "ran ${0##*/} $*"\n' > /run/fake/s6-log; chmod 755 /run/fake/s6-log
+        mount -t tmpfs -o ro t /var
+        PATH=/run/fake $KISS_S6 logger klogd; echo "early $(stat -c %a /run/log/klogd)"
+        mount -t tmpfs t /var; mount -t tmpfs t /etc; mkdir /etc/kiss-s6
+        printf 'size = 4096\ncount = 3\n' > /etc/kiss-s6/logging.conf
+        PATH=/run/fake $KISS_S6 logger syslogd; echo "var $(stat -c %a /var/log/syslogd)"
+        printf 'size = big\n' > /etc/kiss-s6/logging.conf
+        PATH=/run/fake $KISS_S6 logger syslogd
+        PATH=/run/fake $KISS_S6 logger ../x; echo "bad-name $?"
+    "#);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    for line in [
+        "ran s6-log -d3 -b -- t s1000000 n10 /run/log/klogd\nearly 750\n",
+        "ran s6-log -d3 -b -- t s4096 n3 /var/log/syslogd\nvar 750\n",
+        "ran s6-log -d3 -b -- t s1000000 n10 /var/log/syslogd\nbad-name 100\n",
+    ] {
+        assert!(out.contains(line), "{line}{}", text(&o));
+    }
+    assert!(err.contains("kiss-s6: logger: warning: /etc/kiss-s6/logging.conf: size and count must be numbers"), "{}", text(&o));
 }
 
 /// Run the `proc` service's up file with execlineb, as s6-rc would, pointed at `dir`.
