@@ -19,6 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::config::helper_value;
+use crate::svhelper::{have, idle};
 use crate::msg::{Error, Result};
 
 const USAGE: &str = "usage: kiss-s6 getty [--rescue] TTY";
@@ -75,22 +76,6 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     idle();
 }
 
-/// Is PROGRAM an executable file in PATH?
-fn have(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path).any(|d| std::fs::metadata(d.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
-/// Nothing to run, but a longrun must not exit (it would be restarted every second): wait
-/// for the down signal (HUP for the gettys, TERM otherwise), whose default action ends us.
-fn idle() -> ! {
-    loop {
-        nix::unistd::pause();
-    }
-}
-
-/// One line on stderr, which goes to the catch-all logger.
 fn say(text: &str) {
-    eprintln!("kiss-s6: getty: {text}");
+    crate::svhelper::say("getty", text);
 }

@@ -16,6 +16,8 @@
 //! - `pseudofs`  `virtual`: proc, sys, dev, devpts, shm, fd, tmp, cgroup2, the run dirs
 //! - `getty`     `getty`: the login the tty and rescue-console longruns run
 //! - `logger`    `logger`: the s6-log end of the syslogd and klogd pipelines
+//! - `devices`   `devices`: the device manager (devd) and its coldplug
+//! - `svhelper`  what those helpers share (messages, PATH look-up, idling)
 //! - `seed`      the random seed across boots, without waiting for the kernel's RNG
 //! - `waitfile`  `wait-file`: wake on a file's creation (inotify), for the gettys
 //! - `child`     running other programs (posix_spawn, waitpid)
@@ -44,7 +46,9 @@ pub mod bootlog;
 pub mod child;
 pub mod decimal;
 pub mod emergency;
+pub mod devices;
 pub mod getty;
+pub mod svhelper;
 pub mod logger;
 pub mod stage4;
 
@@ -98,6 +102,7 @@ commands:
   virtual PART…      the virtual bundle's mounts and links (proc sys dev devpts shm fd tmp cgroup2 rundirs)
   getty [--rescue] TTY  a login prompt on TTY (agetty, getty or sulogin), once the boot is done
   logger NAME         s6-log into /var/log/NAME (/run/log/NAME until /var/log is writable)
+  devices run|coldplug  the device manager (devices.conf: mdevd, udevd, mdev or none)
   seed load|save      feed the random seed to the kernel and renew it, never waiting
   wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
 Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
@@ -170,6 +175,7 @@ fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
         "virtual" => pseudofs::main(args),
         "getty" => getty::main(args),
         "logger" => logger::main(args),
+        "devices" => devices::main(args),
         "wait-file" => waitfile::main(args),
         "help" | "--help" => {
             println!("{USAGE}");

@@ -10,7 +10,6 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -231,16 +230,10 @@ fn mountpoint(dir: &str) -> bool {
     crate::mounts::is_mountpoint(dir).unwrap_or(false)
 }
 
-/// One line on stderr, which s6-rc hands to rc.init's catch-all logger.
 fn say(text: &str) {
-    eprintln!("kiss-s6: virtual: {text}");
+    crate::svhelper::say("virtual", text);
 }
 
-/// Also on the console, for what a person at the machine must read (never blocking on it).
 fn shout(text: &str) {
-    say(text);
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Ok(mut c) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK).open("/dev/console") {
-        let _ = writeln!(c, "kiss-s6: virtual: {text}");
-    }
+    crate::svhelper::shout("virtual", text);
 }
