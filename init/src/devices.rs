@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 
@@ -116,23 +116,23 @@ fn bounded(argv: &[&str], limit: Option<Duration>) -> bool {
             return false;
         }
     };
-    let deadline = limit.map(|l| Instant::now() + l);
-    let mut nap = Duration::from_millis(1);
-    loop {
-        match child::try_wait(pid) {
-            Ok(Some(st)) => return st.success(),
-            Ok(None) => {}
-            Err(_) => return false,
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = killpg(pid, Signal::SIGTERM);
-            let _ = child::wait(pid);
-            return false;
-        }
-        // Coldplug takes some 10-20 ms: look often at first, then every 50 ms.
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(50));
+    // The limit is a thread that sleeps and then ends the group; this one blocks in
+    // waitpid, so the end of the coldplug is seen at once (no polling: the boot waits on it).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(l) = limit {
+        let (done, timed_out) = (done.clone(), timed_out.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(l);
+            if !done.load(std::sync::atomic::Ordering::SeqCst) {
+                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = killpg(pid, Signal::SIGTERM);
+            }
+        });
     }
+    let st = child::wait(pid);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    st.is_ok_and(|s| s.success()) && !timed_out.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// exec(2) ARGV; only returns on failure.
