@@ -32,11 +32,11 @@ pub struct ImageOpts {
     pub skarnet: Option<Stack>,
 }
 
-/// `--skarnet latest|kiss|none`: which skarnet stack the image gets.
+/// `--skarnet latest|kiss|frontend|none`: which skarnet stack the image gets.
 pub fn parse_skarnet(s: &str) -> Result<Option<Set>> {
     match s {
         "none" => Ok(None),
-        _ => Set::parse(s).map(Some).map_err(|_| format!("--skarnet {s:?}: expected latest, kiss or none").into()),
+        _ => Set::parse(s).map(Some).map_err(|_| format!("--skarnet {s:?}: expected latest, kiss, frontend or none").into()),
     }
 }
 
