@@ -7,7 +7,7 @@
 //! - `config`    /etc/kiss-s6/init.conf
 //! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
 //! - `stage4`    stage 4 as pid 1 (s6-svscan's finish), and the check that `/` went read-only
-//! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit
+//! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit, s6-linux-init-hpr
 //! - `protocol`  the 17-byte shutdownd fifo request, byte-compatible with s6-linux-init
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
@@ -78,6 +78,7 @@ commands:
   shutdownd [-c DIR] [-g MS] [-d FD]   the shutdown daemon (an early service)
   stage4              stage 4 as pid 1 (what .s6-svscan/finish runs)
   halt|poweroff|reboot [-f] [-n] [-w] [-d] [-W]
+  s6-linux-init-hpr -h|-p|-r [-f] [-n] [-w] [-d] [-W]
   shutdown [-h|-p|-r|-k|-c] [-a] [-t SEC] TIME [MSG]
   telinit LEVEL
   mountpoint [-q] DIR
@@ -91,7 +92,8 @@ commands:
   analyze [--svg FILE]  timeline and critical chain of the last boot
   seed load|save      feed the random seed to the kernel and renew it, never waiting
   wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
-Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
+Installed as init, halt, poweroff, reboot, shutdown, telinit and s6-linux-init-hpr, it acts
+as that command.";
 
 /// Dispatch on argv[0] (the applet names) or, for `kiss-s6`, on the first argument.
 /// Returns the process exit code; every error has already been printed.
@@ -136,13 +138,13 @@ fn pause(args: Vec<OsString>) -> Result<i32> {
 }
 
 fn is_applet(name: &str) -> bool {
-    matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit")
+    matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit" | hpr::S6_HPR)
 }
 
 fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
     match cmd {
         "init" => stage1::main(args),
-        "halt" | "poweroff" | "reboot" => hpr::hpr_main(cmd, args),
+        "halt" | "poweroff" | "reboot" | hpr::S6_HPR => hpr::hpr_main(cmd, args),
         "shutdown" => hpr::shutdown_main(args),
         "telinit" => hpr::telinit_main(args),
         "shutdownd" => shutdownd::main(args),

@@ -93,7 +93,7 @@ fn build_installs_the_documented_layout() {
     assert!(st.success(), "build failed");
     let mode = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")).permissions().mode() & 0o7777;
     assert_eq!(mode("usr/bin/kiss-s6"), 0o755);
-    for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit"] {
+    for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit", "s6-linux-init-hpr"] {
         assert_eq!(std::fs::read_link(dest.join("usr/bin").join(l)).unwrap(), PathBuf::from("kiss-s6"));
     }
     for s in ["rc.init", "rc.shutdown", "runlevel", "rc.shutdown.final", "virtual", "getty"] {
