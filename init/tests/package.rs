@@ -107,7 +107,7 @@ fn build_installs_the_documented_layout() {
     for conf in ["init.conf", "hwclock.conf", "devices.conf", "getty.conf", "logging.conf"] {
         assert_eq!(mode(&format!("etc/kiss-s6/{conf}")), 0o644, "{conf}");
     }
-    assert!(dest.join("etc/kiss-s6/sv/default/contents.d/boot").exists());
+    assert!(dest.join("etc/kiss-s6/bundle/default/contents.d/boot").exists());
     assert!(dest.join("etc/kiss-s6/env").is_dir());
     // Nothing outside the documented places, nothing world-writable.
     for top in std::fs::read_dir(&dest).unwrap().flatten() {

@@ -375,7 +375,7 @@ fn test_additions(root: &Path) -> Result<()> {
     write(&sv.join("type"), "longrun\n", 0o644)?;
     write(&sv.join("run"), "#!/bin/sh\nexec /usr/lib/kiss-s6-test/report\n", 0o755)?;
     write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
-    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-report"), "", 0o644)?;
+    write(&root.join("etc/kiss-s6/bundle/default/contents.d/zz-report"), "", 0o644)?;
     // A oneshot that fails when kiss_s6_fault=failing-oneshot (status and analyze show it),
     // with a down script.
     write(&root.join("usr/lib/kiss-s6-test/maybe-fail"), MAYBE_FAIL, 0o755)?;
@@ -385,7 +385,7 @@ fn test_additions(root: &Path) -> Result<()> {
     write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
     // Its down script says on the console that rc.shutdown ran it (the CI checks it).
     write(&sv.join("down"), "redirfd -w 1 /dev/console echo \"KISS-S6-TEST: down-ran zz-maybe-fail\"\n", 0o644)?;
-    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-maybe-fail"), "", 0o644)?;
+    write(&root.join("etc/kiss-s6/bundle/default/contents.d/zz-maybe-fail"), "", 0o644)?;
     Ok(())
 }
 

@@ -460,12 +460,13 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<()> {
 /// (what could not be had, why).
 pub type Problem = (String, String);
 
-/// What `cargo xtask ci` gives `cargo test`: SKARNET_ROOT (the latest set) and
-/// SKARNET_KISS_ROOT (the KISS set: s6-rc 0.5), each built first when missing; and, for
-/// each set that could not be had, (what, why).
+/// What `cargo xtask ci` gives `cargo test`: SKARNET_ROOT (the latest set),
+/// SKARNET_KISS_ROOT (the KISS set: s6-rc 0.5) and SKARNET_FRONTEND_ROOT (s6-rc 0.7's
+/// repository tools, s6-frontend), each built first when missing; and, for each set that
+/// could not be had, (what, why).
 pub fn test_env(sh: &Shell) -> (Vec<(&'static str, PathBuf)>, Vec<Problem>) {
     let (mut envs, mut problems) = (Vec::new(), Vec::new());
-    for (var, set) in [("SKARNET_ROOT", Set::Latest), ("SKARNET_KISS_ROOT", Set::Kiss)] {
+    for (var, set) in [("SKARNET_ROOT", Set::Latest), ("SKARNET_KISS_ROOT", Set::Kiss), ("SKARNET_FRONTEND_ROOT", Set::Frontend)] {
         match stack(sh, set) {
             Ok(st) => envs.push((var, st.root)),
             Err(e) => problems.push((format!("skarnet stack ({set})"), e.to_string())),
