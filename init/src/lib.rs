@@ -5,6 +5,7 @@
 //! - `stage1`    pid 1 until it execs s6-svscan (mounts, run-image, env, stage-2 fork)
 //! - `emergency` the way in when the boot cannot go on: shell on the console, safe reboot
 //! - `config`    /etc/kiss-s6/init.conf
+//! - `s6conf`    /etc/s6.conf (s6-frontend's): the live and boot databases' places
 //! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
 //! - `stage4`    stage 4 as pid 1 (s6-svscan's finish), and the check that `/` went read-only
 //! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit, s6-linux-init-hpr
@@ -26,6 +27,7 @@ pub mod hpr;
 pub mod mounts;
 pub mod msg;
 pub mod protocol;
+pub mod s6conf;
 pub mod s6rcdb;
 pub mod seed;
 pub mod shutdownd;
