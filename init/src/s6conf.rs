@@ -13,6 +13,7 @@ pub const FILE: &str = "etc/s6.conf";
 pub const LIVEDIR: (&str, &str) = ("livedir", "/run/s6-rc");
 pub const BOOTDB: (&str, &str) = ("bootdb", "/etc/s6-rc/compiled");
 pub const SCANDIR: (&str, &str) = ("scandir", "/run/service");
+pub const REPODIR: (&str, &str) = ("repodir", "/var/lib/s6-rc/repository");
 
 /// The value of `key` in `text`, the last line naming it winning (as envfile does), or None.
 pub fn parse(text: &str, key: &str) -> Option<String> {

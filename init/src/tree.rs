@@ -5,6 +5,7 @@
 //! - `execline` s6-rc-compile's lexer for `up`/`down` (execline's state machine, verbatim)
 //! - `compile` merge the two trees, s6-rc-compile, s6-rc-update, swap the link, prune
 //! - `fix`     `check --fix-flat`: flat `contents`/`dependencies` files to `.d` directories
+//! - `frontend` with s6-frontend's `s6` installed: compile/enable/disable through the repository
 //!
 //! The package tree is /usr/share/kiss-s6/sv, the user's /etc/kiss-s6/sv; the user's
 //! definition wins by name (s6-rc-compile has no such rule: `compile` hands it a merged
@@ -17,6 +18,7 @@ pub mod compile;
 pub mod dirfd;
 pub mod execline;
 pub mod fix;
+pub mod frontend;
 pub mod graph;
 pub mod source;
 
@@ -255,6 +257,9 @@ pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
         if let Some(why) = enable_name_problem(n) {
             return Err(Error::usage(format!("cannot {verb} {n:?}: {why}")));
         }
+    }
+    if let Some(s6) = frontend::s6(&root) {
+        return frontend::enable(&s6, &root, &names, enable, no_compile);
     }
     let sources = default_sources(&root);
     let bundle = user_default(&root);

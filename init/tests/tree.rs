@@ -1752,3 +1752,89 @@ fn enable_edits_an_unmigrated_default_bundle_in_place() {
     assert!(!root.join("etc/kiss-s6/bundle/default").exists());
     fs::remove_dir_all(&root).unwrap();
 }
+
+/// A root to chroot into: the frontend set's binaries, busybox, this kiss-s6 with the
+/// libraries it links, the shipped trees, default bundle and /etc/s6.conf. None (after a
+/// skip line) when something for it is missing.
+fn frontend_chroot(tag: &str) -> Option<PathBuf> {
+    let Some(bin) = frontend_bin() else {
+        skip("SKARNET_FRONTEND_ROOT unset or without s6-rc-repo-init (cargo xtask skarnet frontend): the wrappers are not run");
+        return None;
+    };
+    if !nix::unistd::geteuid().is_root() || !Path::new("/bin/busybox").is_file() {
+        skip("needs root (chroot) and /bin/busybox: s6 runs /usr/libexec/s6-frontend by absolute path, so only in a root of its own");
+        return None;
+    }
+    let c = tmpdir(tag);
+    let sh = |script: &str| assert!(Command::new("sh").args(["-ec", script]).status().unwrap().success(), "{script}");
+    sh(&format!("cp -a {}/. {}/", bin.parent().unwrap().parent().unwrap().display(), c.display()));
+    let mut libs = vec![PathBuf::from("/bin/busybox")];
+    let ldd = Command::new("ldd").arg(BIN).output().unwrap();
+    libs.extend(text(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from));
+    for f in &libs {
+        let to = c.join(f.strip_prefix("/").unwrap());
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(f, &to).unwrap();
+    }
+    fs::copy(BIN, c.join("usr/bin/kiss-s6")).unwrap();
+    for a in ["sh", "ls", "cat", "mkdir", "rm", "ln", "mv", "readlink", "cp"] {
+        std::os::unix::fs::symlink("busybox", c.join("bin").join(a)).unwrap();
+    }
+    fs::create_dir_all(c.join("usr/share/kiss-s6")).unwrap();
+    fs::create_dir_all(c.join("etc/kiss-s6/sv")).unwrap();
+    fs::create_dir_all(c.join("run")).unwrap();
+    sh(&format!(
+        "cp -R {r}/s6-rc-source {c}/usr/share/kiss-s6/sv && cp -R {r}/kiss-s6-scripts/etc/bundle {c}/etc/kiss-s6/ && cp {r}/kiss-s6-scripts/etc/s6-frontend/s6.conf {c}/etc/s6.conf",
+        r = repo().display(),
+        c = c.display()
+    ));
+    Some(c)
+}
+
+fn in_chroot(c: &Path, args: &[&str]) -> Output {
+    Command::new("/usr/sbin/chroot").arg(c).args(args).env_clear().env("PATH", "/usr/bin:/bin").output().unwrap()
+}
+
+/// With s6-frontend installed, `kiss-s6 enable|disable|compile` go through the repository
+/// (the real s6 2.15.1.0, s6-rc 0.7.0.0, s6-frontend 0.1.0.0, chrooted): the boot link is
+/// s6-rc-set-install's (never a compiled-<time> of ours), the installed set's `default` has
+/// what was enabled, and a tree with an error is refused before the repository is touched.
+#[test]
+fn with_s6_frontend_compile_enable_disable_drive_the_repository() {
+    let Some(c) = frontend_chroot("fe-wrap") else { return };
+    let atomics = |c: &Path| {
+        let out = in_chroot(c, &["s6-rc-db", "-c", "/etc/s6-rc/compiled", "atomics", "default"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).lines().map(String::from).collect::<Vec<_>>()
+    };
+    let link = |c: &Path| fs::read_link(c.join("etc/s6-rc/compiled")).map(|p| p.display().to_string()).unwrap_or_default();
+    let ours = |c: &Path| list_dir(&c.join("etc/s6-rc")).into_iter().filter(|n| n.starts_with("compiled-")).collect::<Vec<_>>();
+    let out = in_chroot(&c, &["kiss-s6", "compile"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stderr).contains("creating it (s6 repository init)"), "{}", text(&out.stderr));
+    assert!(c.join("var/lib/s6-rc/repository").is_dir());
+    let first = link(&c);
+    assert!(first.starts_with(".current:"), "s6-rc-set-install's link: {first:?}");
+    assert!(ours(&c).is_empty(), "{:?}", ours(&c));
+    assert!(!atomics(&c).contains(&"tty3".to_string()));
+    let out = in_chroot(&c, &["kiss-s6", "enable", "tty3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(atomics(&c).contains(&"tty3".to_string()), "{:?}", atomics(&c));
+    assert_ne!(link(&c), first, "a new set installed");
+    assert!(!list_dir(&c.join("etc/kiss-s6/bundle/default/contents.d")).contains(&"tty3".to_string()), "kiss-s6's own bundle is not edited");
+    let out = in_chroot(&c, &["kiss-s6", "disable", "tty3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!atomics(&c).contains(&"tty3".to_string()));
+    // check runs first: an error refuses, the installed set stays.
+    let before = link(&c);
+    fs::create_dir_all(c.join("etc/kiss-s6/sv/bad")).unwrap();
+    fs::write(c.join("etc/kiss-s6/sv/bad/type"), "bogus\n").unwrap();
+    for args in [&["kiss-s6", "compile"][..], &["kiss-s6", "enable", "tty4"]] {
+        let out = in_chroot(&c, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("invalid type") && text(&out.stderr).contains("not compiling"), "{}", text(&out.stderr));
+    }
+    assert_eq!(link(&c), before);
+    assert!(ours(&c).is_empty());
+    fs::remove_dir_all(&c).unwrap();
+}

@@ -61,9 +61,9 @@ fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
     fs::canonicalize(&p).ok()
 }
 
-/// Compile and switch. Returns the exit code (0, or 1 when s6-rc-update switched but a
-/// transition failed).
-pub fn compile(root: &Path, update: bool) -> Result<i32> {
+/// Check kiss-s6's trees under `root` as `kiss-s6 check` does, every problem on stderr:
+/// their definitions, or an error when there is one (nothing is compiled then).
+pub fn check_tree(root: &Path) -> Result<Vec<super::source::Def>> {
     let sources = default_sources(root);
     let (model, _, defs) = load(&sources, true, Scope::Everything)?;
     for d in &model.diags {
@@ -76,6 +76,16 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
             format!("not compiling: {errors} error(s) in the service tree (listed above); the current database is untouched"),
         ));
     }
+    Ok(defs)
+}
+
+/// Compile and switch. Returns the exit code (0, or 1 when s6-rc-update switched but a
+/// transition failed). With s6-frontend installed, the repository does it (`frontend`).
+pub fn compile(root: &Path, update: bool) -> Result<i32> {
+    if let Some(s6) = super::frontend::s6(root) {
+        return super::frontend::compile(&s6, root, update);
+    }
+    let defs = check_tree(root)?;
     let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
         Error::new(111, "unable to find s6-rc-compile in PATH or $SKARNET_ROOT/usr/bin: install s6-rc")
     })?;
