@@ -1783,6 +1783,8 @@ fn frontend_chroot(tag: &str) -> Option<PathBuf> {
     fs::create_dir_all(c.join("usr/share/kiss-s6")).unwrap();
     fs::create_dir_all(c.join("etc/kiss-s6/sv")).unwrap();
     fs::create_dir_all(c.join("run")).unwrap();
+    fs::create_dir_all(c.join("dev")).unwrap();
+    sh(&format!("mknod -m 666 {}/dev/null c 1 3", c.display()));
     sh(&format!(
         "cp -R {r}/s6-rc-source {c}/usr/share/kiss-s6/sv && cp -R {r}/kiss-s6-scripts/etc/bundle {c}/etc/kiss-s6/ && cp {r}/kiss-s6-scripts/etc/s6-frontend/s6.conf {c}/etc/s6.conf",
         r = repo().display(),
@@ -1825,6 +1827,13 @@ fn with_s6_frontend_compile_enable_disable_drive_the_repository() {
     let out = in_chroot(&c, &["kiss-s6", "disable", "tty3"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!atomics(&c).contains(&"tty3".to_string()));
+    // An essential service (virtual's flag-essential) is not disabled: s6 would, and its
+    // commit would then refuse the set.
+    let out = in_chroot(&c, &["kiss-s6", "disable", "tty3", "proc"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot disable proc: essential"), "{}", text(&out.stderr));
+    let out = in_chroot(&c, &["s6", "set", "status"]);
+    assert!(text(&out.stdout).lines().any(|l| l == "proc/always"), "{}", text(&out.stdout));
     // check runs first: an error refuses, the installed set stays.
     let before = link(&c);
     fs::create_dir_all(c.join("etc/kiss-s6/sv/bad")).unwrap();

@@ -83,12 +83,39 @@ pub fn compile(s6: &Path, root: &Path, update: bool) -> Result<i32> {
     commit_install(s6, root, "the stores were synced")
 }
 
+/// s6-frontend 0.1.0.0's `s6 set disable` moves an essential (`always`) service to `usable`
+/// although s6-rc's docs say an essential one cannot be disabled; `s6 set commit` then
+/// refuses the set ("found inconsistent dependencies"). Refused here first, by the
+/// repository's own word (`s6 set status`: `NAME/RX` lines).
+fn refuse_essentials(s6: &Path, names: &[String]) -> Result<()> {
+    let argv = [s6.as_os_str(), OsStr::new("set"), OsStr::new("status")];
+    let (status, out, _) = child::output(&argv).map_err(|e| Error::io(format_args!("run {}", s6.display()), &e))?;
+    if !status.success() {
+        return Err(Error::new(111, format!("`s6 set status` failed ({status}): the set is unchanged")));
+    }
+    let text = String::from_utf8_lossy(&out);
+    let always: Vec<&str> = text.lines().filter_map(|l| l.strip_suffix("/always")).filter(|n| names.iter().any(|x| x == n)).collect();
+    if always.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        1,
+        format!(
+            "cannot disable {}: essential (flag-essential, `always` in the repository's set); s6 set disable would move it anyway and s6 set commit would then refuse the set: the set is unchanged",
+            always.join(" ")
+        ),
+    ))
+}
+
 /// `kiss-s6 enable|disable NAME…` with s6-frontend: the names' prescriptions in the working
 /// set, then (unless `no_compile`) commit and install.
 pub fn enable(s6: &Path, root: &Path, names: &[String], enable: bool, no_compile: bool) -> Result<i32> {
     super::compile::check_tree(root)?;
     sync(s6, root)?;
     let verb = if enable { "enable" } else { "disable" };
+    if !enable {
+        refuse_essentials(s6, names)?;
+    }
     let mut args = vec!["set", verb];
     args.extend(names.iter().map(String::as_str));
     run(s6, &args, " (the set is unchanged)")?;
