@@ -87,8 +87,10 @@ commands:
   pause               sleep until a signal ends it (a longrun with nothing to run)
   check [DIR…]        validate s6-rc source trees
   order [BUNDLE]      dependency-sorted start order
-  compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv and switch to it
-  enable|disable NAME…  edit the default bundle, then compile
+  compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv (+ the default bundle,
+                      /etc/kiss-s6/bundle/default) and switch to it; with s6-frontend's s6
+                      installed: s6 repository sync, s6 set commit, s6 live install
+  enable|disable NAME…  edit the default bundle, then compile (with s6: s6 set enable|disable)
   status [NAME…]      state of every service of the live database
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
