@@ -39,9 +39,12 @@ trim() {
 
 # conf NAME KEY DEFAULT: $value = KEY from /etc/kiss-s6/NAME.conf (`key = value` lines,
 # `#` comments, the same syntax as init.conf), DEFAULT when absent or empty.
-conf() {
+conf() { conf_file "$CONF_DIR/$1.conf" "$2" "$3"; }
+
+# conf_file FILE KEY DEFAULT: the same for any such file (/etc/s6.conf: s6-frontend's).
+conf_file() {
     value=$3
-    [ -r "$CONF_DIR/$1.conf" ] || return 0
+    [ -r "$1" ] || return 0
     while IFS= read -r line || [ -n "$line" ]; do
         line=${line%%#*}
         case $line in *=*) ;; *) continue ;; esac
@@ -49,7 +52,7 @@ conf() {
         [ "$trimmed" = "$2" ] || continue
         trim "${line#*=}"
         [ -n "$trimmed" ] && value=$trimmed
-    done < "$CONF_DIR/$1.conf"
+    done < "$1"
     return 0
 }
 

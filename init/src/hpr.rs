@@ -1,4 +1,5 @@
-//! The clients: `halt`, `poweroff`, `reboot`, `shutdown`, `telinit`.
+//! The clients: `halt`, `poweroff`, `reboot`, `shutdown`, `telinit`, and
+//! `s6-linux-init-hpr` (what s6-frontend's `s6 system poweroff|reboot|halt` execs by name).
 //!
 //! They speak s6-linux-init's protocol to shutdownd (see `protocol`) and accept its flags, so
 //! admins' habits, scripts and s6-linux-init's own clients keep working. Parsing is a pure
@@ -58,34 +59,41 @@ pub struct HprOpts {
     pub wtmp_only: bool,
 }
 
-const HPR_USAGE: &str = "usage: halt|poweroff|reboot [-h|-p|-r] [-f] [-n] [-d|-w] [-W] [-i]";
+const HPR_USAGE: &str = "usage: halt|poweroff|reboot [-h|-p|-r] [-f] [-n] [-d|-w] [-W] [-i]
+       s6-linux-init-hpr -h|-p|-r [-f] [-n] [-d|-w] [-W] [-i]";
 
-/// Parse `halt`/`poweroff`/`reboot` arguments (s6-linux-init-hpr's flags; the applet name
-/// gives the default action). `-h` is halt, never help.
+/// The name s6-linux-init gives the program behind its halt, poweroff and reboot.
+pub const S6_HPR: &str = "s6-linux-init-hpr";
+
+/// Parse `halt`/`poweroff`/`reboot`/`s6-linux-init-hpr` arguments (s6-linux-init-hpr's
+/// flags; the applet name gives the default action, and `s6-linux-init-hpr` has none: as
+/// s6's, it needs one of -h, -p, -r). `-h` is halt, never help.
 pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
-    let action = match applet {
-        "halt" => Action::Halt,
-        "poweroff" => Action::Poweroff,
-        _ => Action::Reboot,
+    let mut action = match applet {
+        "halt" => Some(Action::Halt),
+        "poweroff" => Some(Action::Poweroff),
+        S6_HPR => None,
+        _ => Some(Action::Reboot),
     };
-    let mut o = HprOpts { action, force: false, no_sync: false, wtmp_only: false };
+    let (mut force, mut no_sync, mut wtmp_only) = (false, false, false);
     let mut p = lexopt::Parser::from_args(args);
     let bad = |e: String| Error::usage(format!("{applet}: {e}\n{HPR_USAGE}"));
     while let Some(arg) = p.next().map_err(|e| bad(e.to_string()))? {
         match arg {
-            Short('h') => o.action = Action::Halt,
-            Short('p') => o.action = Action::Poweroff,
-            Short('r') => o.action = Action::Reboot,
-            Short('f') => o.force = true,
-            Short('n') => o.no_sync = true,
-            Short('w') => o.wtmp_only = true,
+            Short('h') => action = Some(Action::Halt),
+            Short('p') => action = Some(Action::Poweroff),
+            Short('r') => action = Some(Action::Reboot),
+            Short('f') => force = true,
+            Short('n') => no_sync = true,
+            Short('w') => wtmp_only = true,
             // -d (no wtmp record), -W (no wall message), -i (hostname confirmation): accepted
             // for compatibility; we keep no wtmp and send no wall (see the module doc).
             Short('d') | Short('W') | Short('i') => {}
             _ => return Err(bad(arg.unexpected().to_string())),
         }
     }
-    Ok(o)
+    let action = action.ok_or_else(|| bad("one of the -h, -p or -r options must be given".into()))?;
+    Ok(HprOpts { action, force, no_sync, wtmp_only })
 }
 
 fn reboot_mode(a: Action) -> RebootMode {

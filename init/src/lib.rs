@@ -5,9 +5,10 @@
 //! - `stage1`    pid 1 until it execs s6-svscan (mounts, run-image, env, stage-2 fork)
 //! - `emergency` the way in when the boot cannot go on: shell on the console, safe reboot
 //! - `config`    /etc/kiss-s6/init.conf
+//! - `s6conf`    /etc/s6.conf (s6-frontend's): the live and boot databases' places
 //! - `shutdownd` the shutdown daemon: stage 3 (rc.shutdown, kill everything) and stage 4
 //! - `stage4`    stage 4 as pid 1 (s6-svscan's finish), and the check that `/` went read-only
-//! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit
+//! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit, s6-linux-init-hpr
 //! - `protocol`  the 17-byte shutdownd fifo request, byte-compatible with s6-linux-init
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
@@ -32,6 +33,7 @@ pub mod mounts;
 pub mod msg;
 pub mod protocol;
 pub mod pseudofs;
+pub mod s6conf;
 pub mod s6rcdb;
 pub mod seed;
 pub mod shutdownd;
@@ -88,14 +90,17 @@ commands:
   shutdownd [-c DIR] [-g MS] [-d FD]   the shutdown daemon (an early service)
   stage4              stage 4 as pid 1 (what .s6-svscan/finish runs)
   halt|poweroff|reboot [-f] [-n] [-w] [-d] [-W]
+  s6-linux-init-hpr -h|-p|-r [-f] [-n] [-w] [-d] [-W]
   shutdown [-h|-p|-r|-k|-c] [-a] [-t SEC] TIME [MSG]
   telinit LEVEL
   mountpoint [-q] DIR
   pause               sleep until a signal ends it (a longrun with nothing to run)
   check [DIR…]        validate s6-rc source trees
   order [BUNDLE]      dependency-sorted start order
-  compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv and switch to it
-  enable|disable NAME…  edit the default bundle, then compile
+  compile             compile /usr/share/kiss-s6/sv + /etc/kiss-s6/sv (+ the default bundle,
+                      /etc/kiss-s6/bundle/default) and switch to it; with s6-frontend's s6
+                      installed: s6 repository sync, s6 set commit, s6 live install
+  enable|disable NAME…  edit the default bundle, then compile (with s6: s6 set enable|disable)
   status [NAME…]      state of every service of the live database
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
@@ -105,7 +110,8 @@ commands:
   devices run|coldplug  the device manager (devices.conf: mdevd, udevd, mdev or none)
   seed load|save      feed the random seed to the kernel and renew it, never waiting
   wait-file [-t SEC] FILE  wait until FILE exists (the gettys wait for stage 2 so)
-Installed as init, halt, poweroff, reboot, shutdown and telinit, it acts as that command.";
+Installed as init, halt, poweroff, reboot, shutdown, telinit and s6-linux-init-hpr, it acts
+as that command.";
 
 /// Dispatch on argv[0] (the applet names) or, for `kiss-s6`, on the first argument.
 /// Returns the process exit code; every error has already been printed.
@@ -150,13 +156,13 @@ fn pause(args: Vec<OsString>) -> Result<i32> {
 }
 
 fn is_applet(name: &str) -> bool {
-    matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit")
+    matches!(name, "init" | "halt" | "poweroff" | "reboot" | "shutdown" | "telinit" | hpr::S6_HPR)
 }
 
 fn dispatch(cmd: &str, args: Vec<OsString>) -> Result<i32> {
     match cmd {
         "init" => stage1::main(args),
-        "halt" | "poweroff" | "reboot" => hpr::hpr_main(cmd, args),
+        "halt" | "poweroff" | "reboot" | hpr::S6_HPR => hpr::hpr_main(cmd, args),
         "shutdown" => hpr::shutdown_main(args),
         "telinit" => hpr::telinit_main(args),
         "shutdownd" => shutdownd::main(args),

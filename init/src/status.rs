@@ -318,7 +318,8 @@ fn read_svstats(live: &Path, db: &Db) -> (BTreeMap<String, Svstat>, Option<Strin
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     let usage = "usage: kiss-s6 status [--live DIR] [--log DIR] [NAME…]";
     let mut p = lexopt::Parser::from_args(args);
-    let (mut live, mut logdir, mut names) = (PathBuf::from(LIVE), PathBuf::from(bootlog::LOG_DIR), Vec::new());
+    let live = crate::s6conf::get(Path::new("/"), crate::s6conf::LIVEDIR);
+    let (mut live, mut logdir, mut names) = (PathBuf::from(live), PathBuf::from(bootlog::LOG_DIR), Vec::new());
     while let Some(arg) = p.next()? {
         match arg {
             Long("live") => live = p.value()?.into(),

@@ -5,15 +5,20 @@
 //! - `execline` s6-rc-compile's lexer for `up`/`down` (execline's state machine, verbatim)
 //! - `compile` merge the two trees, s6-rc-compile, s6-rc-update, swap the link, prune
 //! - `fix`     `check --fix-flat`: flat `contents`/`dependencies` files to `.d` directories
+//! - `frontend` with s6-frontend's `s6` installed: compile/enable/disable through the repository
 //!
 //! The package tree is /usr/share/kiss-s6/sv, the user's /etc/kiss-s6/sv; the user's
 //! definition wins by name (s6-rc-compile has no such rule: `compile` hands it a merged
-//! directory of symlinks). Every path takes `--root DIR` in front (KISS_ROOT bootstraps, tests).
+//! directory of symlinks). The `default` bundle lives apart, in /etc/kiss-s6/bundle/default:
+//! s6-rc 0.7's repository tools (s6-frontend) make `default` themselves from the services'
+//! prescriptions and refuse a store that defines it, so the two trees stay stores they can
+//! read. Every path takes `--root DIR` in front (KISS_ROOT bootstraps, tests).
 
 pub mod compile;
 pub mod dirfd;
 pub mod execline;
 pub mod fix;
+pub mod frontend;
 pub mod graph;
 pub mod source;
 
@@ -29,15 +34,52 @@ use source::{Diag, Model, Scope};
 
 pub const PACKAGE_SV: &str = "usr/share/kiss-s6/sv";
 pub const USER_SV: &str = "etc/kiss-s6/sv";
+/// The third source kiss-s6's own tools read: the user's `default` bundle, alone.
+pub const USER_BUNDLE: &str = "etc/kiss-s6/bundle";
 
 /// `root` + an absolute system path written without its leading `/`.
 pub fn under(root: &Path, rel: &str) -> PathBuf {
     root.join(rel)
 }
 
-/// The package tree then the user's tree, under `root`.
+/// The package tree, the user's tree, then the user's default bundle, under `root`.
 pub fn default_sources(root: &Path) -> Vec<PathBuf> {
-    vec![under(root, PACKAGE_SV), under(root, USER_SV)]
+    vec![under(root, PACKAGE_SV), under(root, USER_SV), under(root, USER_BUNDLE)]
+}
+
+/// The user's default bundle directory: /etc/kiss-s6/bundle/default, or the one a system
+/// not yet migrated by `post-install` keeps in /etc/kiss-s6/sv (edited in place there, never
+/// replaced by a new bundle holding only what is enabled now).
+pub fn user_default(root: &Path) -> PathBuf {
+    let new = under(root, USER_BUNDLE).join("default");
+    let old = under(root, USER_SV).join("default");
+    if !new.exists() && old.join("type").exists() {
+        return old;
+    }
+    new
+}
+
+/// Where s6-rc 0.7's repository tools would stumble, for kiss-s6's own three sources
+/// ([`default_sources`]): a `default` defined in a store (they refuse it), or something
+/// other than `default` in /etc/kiss-s6/bundle (no store lists it: s6-frontend never sees it).
+fn misplaced_bundles(defs: &[source::Def], sources: &[PathBuf], model: &mut Model) {
+    let [_, user, bundles] = sources else { return };
+    let warn = |path: PathBuf, text: String| Diag { path, error: false, text };
+    for store in &sources[..2] {
+        let d = store.join("default");
+        if d.is_dir() {
+            let text = format!(
+                "the default bundle belongs in {}: s6-rc 0.7's repository tools (s6-frontend) refuse a store that defines it (mv {} {0}/default, once)",
+                bundles.display(),
+                d.display()
+            );
+            model.diags.push(warn(d, text));
+        }
+    }
+    for d in defs.iter().filter(|d| d.dir.starts_with(bundles) && d.name != "default") {
+        let text = format!("only the default bundle belongs in {}: move {} to {} (the store s6-frontend reads)", bundles.display(), d.name, user.display());
+        model.diags.push(warn(d.dir.clone(), text));
+    }
 }
 
 /// Read and resolve `sources`. `user_wins`: later sources override earlier ones by name.
@@ -51,6 +93,9 @@ pub fn load(sources: &[PathBuf], user_wins: bool, scope: Scope) -> Result<(Model
         return Err(Error::new(1, format!("no service directory in {}", dirs.join(" nor "))));
     }
     source::load(&found, &mut model, scope)?;
+    if user_wins {
+        misplaced_bundles(&found.defs, sources, &mut model);
+    }
     let g = graph::resolve(&mut model);
     Ok((model, g, found.defs))
 }
@@ -189,7 +234,7 @@ pub fn enable_name_problem(name: &str) -> Option<String> {
 }
 
 /// `kiss-s6 enable|disable [--root DIR] [--no-compile] NAME…`: edit the user's `default`
-/// bundle (/etc/kiss-s6/sv/default/contents.d), then compile.
+/// bundle (/etc/kiss-s6/bundle/default/contents.d, see [`user_default`]), then compile.
 pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
     let verb = if enable { "enable" } else { "disable" };
     let usage = format!("usage: kiss-s6 {verb} [--root DIR] [--no-compile] NAME…");
@@ -213,8 +258,11 @@ pub fn enable_main(args: Vec<OsString>, enable: bool) -> Result<i32> {
             return Err(Error::usage(format!("cannot {verb} {n:?}: {why}")));
         }
     }
+    if let Some(s6) = frontend::s6(&root) {
+        return frontend::enable(&s6, &root, &names, enable, no_compile);
+    }
     let sources = default_sources(&root);
-    let bundle = under(&root, USER_SV).join("default");
+    let bundle = user_default(&root);
     let contents = bundle.join("contents.d");
     if enable {
         let (model, _, _) = load(&sources, true, Scope::Everything)?;

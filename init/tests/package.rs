@@ -93,7 +93,7 @@ fn build_installs_the_documented_layout() {
     assert!(st.success(), "build failed");
     let mode = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")).permissions().mode() & 0o7777;
     assert_eq!(mode("usr/bin/kiss-s6"), 0o755);
-    for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit"] {
+    for l in ["init", "halt", "poweroff", "reboot", "shutdown", "telinit", "s6-linux-init-hpr"] {
         assert_eq!(std::fs::read_link(dest.join("usr/bin").join(l)).unwrap(), PathBuf::from("kiss-s6"));
     }
     for s in ["rc.init", "rc.shutdown", "runlevel", "rc.shutdown.final"] {
@@ -107,7 +107,7 @@ fn build_installs_the_documented_layout() {
     for conf in ["init.conf", "hwclock.conf", "devices.conf", "getty.conf", "logging.conf"] {
         assert_eq!(mode(&format!("etc/kiss-s6/{conf}")), 0o644, "{conf}");
     }
-    assert!(dest.join("etc/kiss-s6/sv/default/contents.d/boot").exists());
+    assert!(dest.join("etc/kiss-s6/bundle/default/contents.d/boot").exists());
     assert!(dest.join("etc/kiss-s6/env").is_dir());
     // Nothing outside the documented places, nothing world-writable.
     for top in std::fs::read_dir(&dest).unwrap().flatten() {
@@ -117,6 +117,43 @@ fn build_installs_the_documented_layout() {
     let out = Command::new("find").arg(&dest).args(["-perm", "-o+w", "-not", "-type", "l"]).output().unwrap();
     assert!(out.stdout.is_empty(), "world-writable files: {}", String::from_utf8_lossy(&out.stdout));
     std::fs::remove_dir_all(&dest).unwrap();
+}
+
+/// post-install moves a default bundle left in /etc/kiss-s6/sv to /etc/kiss-s6/bundle, once
+/// (a second run finds nothing to move), and never over one already there.
+#[test]
+fn post_install_moves_the_default_bundle_out_of_the_store_once() {
+    if !common::unshare_works() {
+        return;
+    }
+    let t = common::tmpdir("pkg-migrate");
+    let r = t.join("root");
+    if !common::busybox_root(&r, &["sh", "rm", "mkdir", "chmod", "readlink", "ln", "rmdir", "cat", "echo", "mv"]) {
+        return;
+    }
+    fs::copy(repo().join("post-install"), r.join("post-install")).unwrap();
+    let run = || {
+        let text = "mkdir -p \"$R/dev\" && : > \"$R/dev/null\" && mount --bind /dev/null \"$R/dev/null\" && PATH=\"$PATH:/usr/sbin:/sbin\" && exec chroot \"$R\" /bin/sh /post-install";
+        let out = common::run(Command::new("unshare").args(["--user", "--map-root-user", "--mount", "--fork", "sh", "-c", text]).env("R", &r), Duration::from_secs(20));
+        assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    let old = r.join("etc/kiss-s6/sv/default");
+    fs::create_dir_all(old.join("contents.d")).unwrap();
+    fs::write(old.join("type"), "bundle\n").unwrap();
+    fs::write(old.join("contents.d/sshd"), "").unwrap();
+    let out = run();
+    assert!(out.contains("moved your default bundle to /etc/kiss-s6/bundle/default"), "{out}");
+    assert!(!old.exists() && r.join("etc/kiss-s6/bundle/default/contents.d/sshd").is_file());
+    let out = run();
+    assert!(!out.contains("default bundle") && !out.contains("both"), "once: {out}");
+    // Both there (an admin's copy): nothing moves, the message says which one is used.
+    fs::create_dir_all(old.join("contents.d")).unwrap();
+    fs::write(old.join("type"), "bundle\n").unwrap();
+    let out = run();
+    assert!(out.contains("both /etc/kiss-s6/sv/default and /etc/kiss-s6/bundle/default exist"), "{out}");
+    assert!(old.join("type").is_file() && r.join("etc/kiss-s6/bundle/default/contents.d/sshd").is_file());
+    let _ = fs::remove_dir_all(&t);
 }
 
 /// post-install then pre-remove, chrooted into a busybox root in a user+mount namespace:

@@ -26,7 +26,7 @@ fn tree() -> PathBuf {
     repo().join("s6-rc-source")
 }
 fn user_tree() -> PathBuf {
-    scripts().join("etc/sv")
+    scripts().join("etc/bundle")
 }
 
 fn skipped(why: &str) {

@@ -256,6 +256,19 @@ fn hpr_argument_table() {
     ok("poweroff", &["-dW"], Poweroff, false, false, false);
     ok("poweroff", &["-w"], Poweroff, false, false, true);
     ok("reboot", &["-p", "--"], Poweroff, false, false, false); // s6-frontend passes --
+    // s6-linux-init-hpr: what `s6 system poweroff|reboot|halt` execs (`-p --`, `-r --`, `-h --`).
+    let hpr_name = hpr::S6_HPR;
+    ok(hpr_name, &["-p", "--"], Poweroff, false, false, false);
+    ok(hpr_name, &["-r", "--"], Reboot, false, false, false);
+    ok(hpr_name, &["-h", "--"], Halt, false, false, false);
+    ok(hpr_name, &["-rfn"], Reboot, true, true, false);
+    ok(hpr_name, &["-p", "-d", "-W", "-i"], Poweroff, false, false, false);
+    ok(hpr_name, &["-w", "-h"], Halt, false, false, true);
+    for bad in [&[][..], &["--"], &["-f"], &["-n", "-W"]] {
+        let e = hpr::parse_hpr(hpr_name, a(bad)).unwrap_err();
+        assert_eq!(e.code, 100, "{bad:?}");
+        assert!(e.text.contains("s6-linux-init-hpr: one of the -h, -p or -r options must be given"), "{bad:?}: {}", e.text);
+    }
     for (applet, bad, names) in [
         ("poweroff", &["-x"][..], "-x"),
         ("poweroff", &["--help"], "--help"),
@@ -354,6 +367,8 @@ fn bad_usage_through_the_binary_exits_100_naming_the_flag() {
     for (args, names) in [
         (&["poweroff", "-x"][..], "-x"),
         (&["halt", "--help"], "--help"),
+        (&["s6-linux-init-hpr"], "one of the -h, -p or -r options must be given"),
+        (&["s6-linux-init-hpr", "-x"], "-x"),
         (&["shutdown", "-z", "now"], "-z"),
         (&["shutdown"], "missing TIME"),
         (&["telinit"], "missing LEVEL"),
@@ -374,6 +389,11 @@ fn bad_usage_through_the_binary_exits_100_naming_the_flag() {
     let out = run(Command::new(d.join("halt")).arg("-q").env(hpr::SCANDIR_ENV, &d), Duration::from_secs(10));
     assert_eq!(out.code(), Some(100), "{}", out.stderr);
     assert!(out.stderr.contains("halt: invalid option '-q'"), "{}", out.stderr);
+    // s6-linux-init-hpr, as installed for s6-frontend: no default action.
+    std::os::unix::fs::symlink(BIN, d.join(hpr::S6_HPR)).unwrap();
+    let out = run(Command::new(d.join(hpr::S6_HPR)).arg("-W").env(hpr::SCANDIR_ENV, &d), Duration::from_secs(10));
+    assert_eq!(out.code(), Some(100), "{}", out.stderr);
+    assert!(out.stderr.contains("s6-linux-init-hpr: one of the -h, -p or -r options must be given"), "{}", out.stderr);
     fs::remove_dir_all(&d).unwrap();
 }
 
@@ -489,6 +509,9 @@ fn clients_send_s6_bytes() {
         (&["poweroff"], format!("70 {ZEROS16}")),
         (&["halt", "-d", "-W"], format!("68 {ZEROS16}")),
         (&["reboot", "-p", "--"], format!("70 {ZEROS16}")),
+        (&["s6-linux-init-hpr", "-p", "--"], format!("70 {ZEROS16}")),
+        (&["s6-linux-init-hpr", "-r", "--"], format!("72 {ZEROS16}")),
+        (&["s6-linux-init-hpr", "-h", "-W", "--"], format!("68 {ZEROS16}")),
         (&["shutdown", "-hP", "now"], format!("70 {ZEROS16}")),
         (&["shutdown", "-h", "-t", "10", "+5"], "68 00 00 00 00 00 00 01 2c 00 00 00 00 00 00 27 10".into()),
         (&["shutdown", "now"], format!("53 {ZEROS16}")),

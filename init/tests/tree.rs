@@ -27,7 +27,7 @@ fn repo() -> PathBuf {
 }
 
 fn shipped() -> Vec<PathBuf> {
-    vec![repo().join("s6-rc-source"), repo().join("kiss-s6-scripts/etc/sv")]
+    vec![repo().join("s6-rc-source"), repo().join("kiss-s6-scripts/etc/bundle")]
 }
 
 /// The real s6-rc-compile, as `compile` finds it.
@@ -77,7 +77,7 @@ fn check_default_sources_under_root_user_wins() {
     fs::create_dir_all(root.join("usr/share/kiss-s6")).unwrap();
     std::os::unix::fs::symlink(repo().join("s6-rc-source"), root.join("usr/share/kiss-s6/sv")).unwrap();
     // the user overrides tty6 with a broken one: check must look at the user's
-    write(&root, &[("etc/kiss-s6/sv/tty6/type", "bogus\n"), ("etc/kiss-s6/sv/default/type", "bundle\n"), ("etc/kiss-s6/sv/default/contents.d/boot", "")]);
+    write(&root, &[("etc/kiss-s6/sv/tty6/type", "bogus\n"), ("etc/kiss-s6/bundle/default/type", "bundle\n"), ("etc/kiss-s6/bundle/default/contents.d/boot", "")]);
     let out = run(&["check", "--root", root.to_str().unwrap()]);
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{o}");
@@ -1232,7 +1232,7 @@ fn compile_root() -> PathBuf {
     let root = tmpdir("croot");
     fs::create_dir_all(root.join("usr/share/kiss-s6")).unwrap();
     std::os::unix::fs::symlink(repo().join("s6-rc-source"), root.join("usr/share/kiss-s6/sv")).unwrap();
-    write(&root, &[("etc/kiss-s6/sv/default/type", "bundle\n"), ("etc/kiss-s6/sv/default/contents.d/boot", ""), ("etc/kiss-s6/sv/default/contents.d/getty", "")]);
+    write(&root, &[("etc/kiss-s6/bundle/default/type", "bundle\n"), ("etc/kiss-s6/bundle/default/contents.d/boot", ""), ("etc/kiss-s6/bundle/default/contents.d/getty", "")]);
     root
 }
 
@@ -1399,7 +1399,7 @@ fn enable_disable_reject_bad_names() {
             assert_eq!(out.status.code(), Some(100), "disable {name:?}");
         }
     }
-    assert_eq!(list_dir(&root.join("etc/kiss-s6/sv/default/contents.d")).len(), 2, "nothing written");
+    assert_eq!(list_dir(&root.join("etc/kiss-s6/bundle/default/contents.d")).len(), 2, "nothing written");
     let out = run(&["enable", "--root", r, "--no-compile"]);
     assert_eq!(out.status.code(), Some(100));
     fs::remove_dir_all(&root).unwrap();
@@ -1409,7 +1409,7 @@ fn enable_disable_reject_bad_names() {
 fn enable_disable_edit_the_default_bundle() {
     let root = compile_root();
     let r = root.to_str().unwrap();
-    let c = root.join("etc/kiss-s6/sv/default/contents.d");
+    let c = root.join("etc/kiss-s6/bundle/default/contents.d");
     let out = run(&["enable", "--root", r, "--no-compile", "netmount", "tty1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(c.join("netmount").is_file() && c.join("tty1").is_file());
@@ -1420,10 +1420,10 @@ fn enable_disable_edit_the_default_bundle() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("netmount is not enabled"));
     // a fresh install without a user default bundle: enable creates it
-    fs::remove_dir_all(root.join("etc/kiss-s6/sv/default")).unwrap();
+    fs::remove_dir_all(root.join("etc/kiss-s6/bundle/default")).unwrap();
     let out = run(&["enable", "--root", r, "--no-compile", "boot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(fs::read_to_string(root.join("etc/kiss-s6/sv/default/type")).unwrap(), "bundle\n");
+    assert_eq!(fs::read_to_string(root.join("etc/kiss-s6/bundle/default/type")).unwrap(), "bundle\n");
     // with compile (the real s6-rc-compile)
     if s6_rc_compile().is_none() {
         skip("s6-rc-compile not found");
@@ -1431,7 +1431,7 @@ fn enable_disable_edit_the_default_bundle() {
         let out = run(&["enable", "--root", r, "getty"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         assert!(root.join("etc/s6-rc/compiled/n").is_file());
-        let o = order(&[root.join("usr/share/kiss-s6/sv"), root.join("etc/kiss-s6/sv")], None);
+        let o = order(&[root.join("usr/share/kiss-s6/sv"), root.join("etc/kiss-s6/bundle")], None);
         assert!(o.iter().any(|s| s == "tty1"));
     }
     fs::remove_dir_all(&root).unwrap();
@@ -1657,7 +1657,7 @@ fn check_validates_init_conf() {
     let root = tmpdir("initconf");
     fs::create_dir_all(root.join("usr/share/kiss-s6")).unwrap();
     std::os::unix::fs::symlink(repo().join("s6-rc-source"), root.join("usr/share/kiss-s6/sv")).unwrap();
-    write(&root, &[("etc/kiss-s6/sv/default/type", "bundle\n"), ("etc/kiss-s6/sv/default/contents.d/boot", "")]);
+    write(&root, &[("etc/kiss-s6/bundle/default/type", "bundle\n"), ("etc/kiss-s6/bundle/default/contents.d/boot", "")]);
     let r = root.to_str().unwrap();
     // The shipped file is clean.
     fs::copy(repo().join("kiss-s6-scripts/etc/init.conf"), root.join("etc/kiss-s6/init.conf")).unwrap();
@@ -1673,4 +1673,177 @@ fn check_validates_init_conf() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("etc/kiss-s6/init.conf:2: error: bad value \"0\" for tmp_size: expected a percentage of RAM (1% to 100%) or a size like 512m or 2g; using the default"), "{}", text(&out.stdout));
     fs::remove_dir_all(&root).unwrap();
+}
+
+/// The frontend set's binaries (s6-rc 0.7's repository tools), from
+/// `$SKARNET_FRONTEND_ROOT` (`cargo xtask skarnet frontend`; `cargo xtask ci` sets it).
+fn frontend_bin() -> Option<PathBuf> {
+    let bin = PathBuf::from(std::env::var_os("SKARNET_FRONTEND_ROOT")?).join("usr/bin");
+    bin.join("s6-rc-repo-init").is_file().then_some(bin)
+}
+
+fn atomics_of_default(bin: &Path, db: &Path) -> Vec<String> {
+    let out = Command::new(bin.join("s6-rc-db")).arg("-c").arg(db).args(["atomics", "default"]).output().unwrap();
+    assert!(out.status.success(), "s6-rc-db atomics default of {}: {}", db.display(), text(&out.stderr));
+    let mut v: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    v.sort();
+    v
+}
+
+/// s6-rc 0.7's repository tools make `default` from the prescriptions: a fresh repository
+/// over the package's store and an empty user store (what s6-frontend's `s6 repository init`
+/// makes of /etc/s6.conf's storelist), its first set committed, boots the same atomic
+/// services as the shipped default bundle compiled with the package's tree today. The flags
+/// do it: boot and getty `flag-recommended` (active), virtual `flag-essential` (always).
+#[test]
+fn a_fresh_repository_boots_what_the_default_bundle_boots() {
+    let Some(bin) = frontend_bin() else {
+        skip("SKARNET_FRONTEND_ROOT unset or without s6-rc-repo-init (cargo xtask skarnet frontend): the repository is not tried");
+        return;
+    };
+    let d = tmpdir("repo");
+    let (repo_dir, user) = (d.join("repo"), d.join("user"));
+    fs::create_dir_all(&user).unwrap();
+    let path = std::env::join_paths([bin.clone(), PathBuf::from("/usr/bin"), PathBuf::from("/bin")]).unwrap();
+    let tool = |name: &str, args: &[&std::ffi::OsStr]| {
+        let out = Command::new(bin.join(name)).args(args).env("PATH", &path).output().unwrap();
+        assert!(out.status.success(), "{name} {args:?}: {}", text(&out.stderr));
+    };
+    let r = repo_dir.as_os_str();
+    tool("s6-rc-repo-init", &["-r".as_ref(), r, repo().join("s6-rc-source").as_os_str(), user.as_os_str()]);
+    tool("s6-rc-set-new", &["-r".as_ref(), r, "current".as_ref()]);
+    tool("s6-rc-set-commit", &["-r".as_ref(), r, "current".as_ref()]);
+    let today = d.join("today");
+    let out = Command::new(bin.join("s6-rc-compile")).arg(&today).args(shipped()).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fresh = atomics_of_default(&bin, &repo_dir.join("compiled/current"));
+    assert_eq!(fresh, atomics_of_default(&bin, &today));
+    assert!(fresh.iter().any(|s| s == "tty1") && fresh.iter().any(|s| s == "proc"), "{fresh:?}");
+    // A store that defines `default` is what s6-rc-set-commit refuses: `check` says so.
+    fs::create_dir_all(user.join("default/contents.d")).unwrap();
+    fs::write(user.join("default/type"), "bundle\n").unwrap();
+    let root = compile_root();
+    fs::create_dir_all(root.join("etc/kiss-s6/sv")).unwrap();
+    fs::rename(user.join("default"), root.join("etc/kiss-s6/sv/default")).unwrap();
+    fs::create_dir_all(root.join("etc/kiss-s6/bundle/extra/contents.d")).unwrap();
+    fs::write(root.join("etc/kiss-s6/bundle/extra/type"), "bundle\n").unwrap();
+    let out = run(&["check", "--root", root.to_str().unwrap()]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "warnings only: {o}");
+    assert!(o.contains("etc/kiss-s6/sv/default: warning: the default bundle belongs in") && o.contains("refuse a store that defines it"), "{o}");
+    assert!(o.contains("etc/kiss-s6/bundle/extra: warning: only the default bundle belongs in"), "{o}");
+    fs::remove_dir_all(&root).unwrap();
+    fs::remove_dir_all(&d).unwrap();
+}
+
+/// A system not yet migrated (its default bundle still in /etc/kiss-s6/sv): `enable` edits
+/// that one, never a new bundle holding only the name given.
+#[test]
+fn enable_edits_an_unmigrated_default_bundle_in_place() {
+    let root = compile_root();
+    let r = root.to_str().unwrap();
+    fs::create_dir_all(root.join("etc/kiss-s6/sv")).unwrap();
+    fs::rename(root.join("etc/kiss-s6/bundle/default"), root.join("etc/kiss-s6/sv/default")).unwrap();
+    let out = run(&["enable", "--root", r, "--no-compile", "netmount"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut names = list_dir(&root.join("etc/kiss-s6/sv/default/contents.d"));
+    names.sort();
+    assert_eq!(names, ["boot", "getty", "netmount"]);
+    assert!(!root.join("etc/kiss-s6/bundle/default").exists());
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// A root to chroot into: the frontend set's binaries, busybox, this kiss-s6 with the
+/// libraries it links, the shipped trees, default bundle and /etc/s6.conf. None (after a
+/// skip line) when something for it is missing.
+fn frontend_chroot(tag: &str) -> Option<PathBuf> {
+    let Some(bin) = frontend_bin() else {
+        skip("SKARNET_FRONTEND_ROOT unset or without s6-rc-repo-init (cargo xtask skarnet frontend): the wrappers are not run");
+        return None;
+    };
+    if !nix::unistd::geteuid().is_root() || !Path::new("/bin/busybox").is_file() {
+        skip("needs root (chroot) and /bin/busybox: s6 runs /usr/libexec/s6-frontend by absolute path, so only in a root of its own");
+        return None;
+    }
+    let c = tmpdir(tag);
+    let sh = |script: &str| assert!(Command::new("sh").args(["-ec", script]).status().unwrap().success(), "{script}");
+    sh(&format!("cp -a {}/. {}/", bin.parent().unwrap().parent().unwrap().display(), c.display()));
+    let mut libs = vec![PathBuf::from("/bin/busybox")];
+    let ldd = Command::new("ldd").arg(BIN).output().unwrap();
+    libs.extend(text(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from));
+    for f in &libs {
+        let to = c.join(f.strip_prefix("/").unwrap());
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(f, &to).unwrap();
+    }
+    fs::copy(BIN, c.join("usr/bin/kiss-s6")).unwrap();
+    for a in ["sh", "ls", "cat", "mkdir", "rm", "ln", "mv", "readlink", "cp"] {
+        std::os::unix::fs::symlink("busybox", c.join("bin").join(a)).unwrap();
+    }
+    fs::create_dir_all(c.join("usr/share/kiss-s6")).unwrap();
+    fs::create_dir_all(c.join("etc/kiss-s6/sv")).unwrap();
+    fs::create_dir_all(c.join("run")).unwrap();
+    fs::create_dir_all(c.join("dev")).unwrap();
+    sh(&format!("mknod -m 666 {}/dev/null c 1 3", c.display()));
+    sh(&format!(
+        "cp -R {r}/s6-rc-source {c}/usr/share/kiss-s6/sv && cp -R {r}/kiss-s6-scripts/etc/bundle {c}/etc/kiss-s6/ && cp {r}/kiss-s6-scripts/etc/s6-frontend/s6.conf {c}/etc/s6.conf",
+        r = repo().display(),
+        c = c.display()
+    ));
+    Some(c)
+}
+
+fn in_chroot(c: &Path, args: &[&str]) -> Output {
+    Command::new("/usr/sbin/chroot").arg(c).args(args).env_clear().env("PATH", "/usr/bin:/bin").output().unwrap()
+}
+
+/// With s6-frontend installed, `kiss-s6 enable|disable|compile` go through the repository
+/// (the real s6 2.15.1.0, s6-rc 0.7.0.0, s6-frontend 0.1.0.0, chrooted): the boot link is
+/// s6-rc-set-install's (never a compiled-<time> of ours), the installed set's `default` has
+/// what was enabled, and a tree with an error is refused before the repository is touched.
+#[test]
+fn with_s6_frontend_compile_enable_disable_drive_the_repository() {
+    let Some(c) = frontend_chroot("fe-wrap") else { return };
+    let atomics = |c: &Path| {
+        let out = in_chroot(c, &["s6-rc-db", "-c", "/etc/s6-rc/compiled", "atomics", "default"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).lines().map(String::from).collect::<Vec<_>>()
+    };
+    let link = |c: &Path| fs::read_link(c.join("etc/s6-rc/compiled")).map(|p| p.display().to_string()).unwrap_or_default();
+    let ours = |c: &Path| list_dir(&c.join("etc/s6-rc")).into_iter().filter(|n| n.starts_with("compiled-")).collect::<Vec<_>>();
+    let out = in_chroot(&c, &["kiss-s6", "compile"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stderr).contains("creating it (s6 repository init)"), "{}", text(&out.stderr));
+    assert!(c.join("var/lib/s6-rc/repository").is_dir());
+    let first = link(&c);
+    assert!(first.starts_with(".current:"), "s6-rc-set-install's link: {first:?}");
+    assert!(ours(&c).is_empty(), "{:?}", ours(&c));
+    assert!(!atomics(&c).contains(&"tty3".to_string()));
+    let out = in_chroot(&c, &["kiss-s6", "enable", "tty3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(atomics(&c).contains(&"tty3".to_string()), "{:?}", atomics(&c));
+    assert_ne!(link(&c), first, "a new set installed");
+    assert!(!list_dir(&c.join("etc/kiss-s6/bundle/default/contents.d")).contains(&"tty3".to_string()), "kiss-s6's own bundle is not edited");
+    let out = in_chroot(&c, &["kiss-s6", "disable", "tty3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!atomics(&c).contains(&"tty3".to_string()));
+    // An essential service (virtual's flag-essential) is not disabled: s6 would, and its
+    // commit would then refuse the set.
+    let out = in_chroot(&c, &["kiss-s6", "disable", "tty3", "proc"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot disable proc: essential"), "{}", text(&out.stderr));
+    let out = in_chroot(&c, &["s6", "set", "status"]);
+    assert!(text(&out.stdout).lines().any(|l| l == "proc/always"), "{}", text(&out.stdout));
+    // check runs first: an error refuses, the installed set stays.
+    let before = link(&c);
+    fs::create_dir_all(c.join("etc/kiss-s6/sv/bad")).unwrap();
+    fs::write(c.join("etc/kiss-s6/sv/bad/type"), "bogus\n").unwrap();
+    for args in [&["kiss-s6", "compile"][..], &["kiss-s6", "enable", "tty4"]] {
+        let out = in_chroot(&c, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("invalid type") && text(&out.stderr).contains("not compiling"), "{}", text(&out.stderr));
+    }
+    assert_eq!(link(&c), before);
+    assert!(ours(&c).is_empty());
+    fs::remove_dir_all(&c).unwrap();
 }

@@ -146,7 +146,7 @@ fn bench_image(sh: &Shell, root: &Path) -> Result<()> {
         fs::set_permissions(t.join(name), fs::Permissions::from_mode(0o755))?;
     }
     let _ = fs::remove_dir_all(root.join("etc/kiss-s6/sv/zz-maybe-fail"));
-    let _ = fs::remove_file(root.join("etc/kiss-s6/sv/default/contents.d/zz-maybe-fail"));
+    let _ = fs::remove_file(root.join("etc/kiss-s6/bundle/default/contents.d/zz-maybe-fail"));
     if deps::is_root() {
         cmd!(sh, "chroot {root} /usr/bin/kiss-s6 compile").quiet().ignore_stdout().run()?;
     } else {

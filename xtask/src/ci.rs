@@ -501,6 +501,7 @@ fn boot_cases(sh: &Shell, t: &mut Tally) {
     fault_cases(sh, t, &sk);
     initramfs_cases(sh, t, &sk);
     kiss_set_cases(sh, t);
+    frontend_case(sh, t);
 }
 
 fn has(o: &Outcome, needle: &str) -> std::result::Result<(), String> {
@@ -864,17 +865,91 @@ fn kiss_set_cases(sh: &Shell, t: &mut Tally) {
     }
 }
 
+/// The stack of `set` for the one case `name`, when that case is selected (None otherwise,
+/// and when the stack cannot be had: the case fails then).
+fn stack_for(sh: &Shell, t: &mut Tally, name: &str, set: Set) -> Option<Stack> {
+    if !t.wants(name) {
+        return None;
+    }
+    match skarnet::stack(sh, set) {
+        Ok(sk) => Some(sk),
+        Err(e) => {
+            t.fail(&format!("{name} (skarnet stack, {set} set)"), &e.to_string());
+            None
+        }
+    }
+}
+
+/// Issue M: s6-frontend's `s6` command on a kiss-s6 machine, on the frontend set (s6
+/// 2.15.1.0, s6-rc 0.7.0.0, s6-frontend 0.1.0.0; the image's post-install made the
+/// repository and installed its first set through `kiss-s6 compile`). First boot: `s6 set
+/// enable zz-frontend`, `s6 set commit`, `s6 live install`, `s6 live start`, the service up,
+/// `s6 system poweroff` (s6-linux-init-hpr -p, kiss-s6's), a clean disk. Next boot on the same
+/// disk: zz-frontend up from the installed set, the same boot link, a clean disk again.
+fn frontend_case(sh: &Shell, t: &mut Tally) {
+    let name = "frontend-s6-set-install";
+    let Some(sk) = stack_for(sh, t, name, Set::Frontend) else { return };
+    let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk) };
+    let r = boot::prepare(sh, "frontend", &opts).and_then(|base| {
+        let b = boot::fresh_disk(sh, &base, "none")?;
+        let clean = |what: &str| -> std::result::Result<(), String> {
+            match b.disk.as_deref().map(|d| boot::disk_is_clean(sh, d)) {
+                Some(Ok(true)) | None => Ok(()),
+                Some(Ok(false)) => Err(format!("root filesystem not clean after the {what} (needs_recovery)")),
+                Some(Err(e)) => Err(format!("dumpe2fs: {e}")),
+            }
+        };
+        let first = boot::boot_fault(&b, "frontend", "none", false, vec![], boot::HANG_TIMEOUT)?;
+        let r1 = qemu::report(&first.log);
+        let link = |r: &[(String, String)]| r.iter().find(|(k, _)| k == "bootdb").map(|(_, v)| v.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
+        let checked = check_end(&first, End::PowerDown)
+            .and_then(|_| full_checks(&r1, &first))
+            .and_then(|_| expect(&r1, "s6-set-enable", "0"))
+            .and_then(|_| expect(&r1, "s6-set-commit", "0"))
+            .and_then(|_| expect(&r1, "s6-live-install", "0"))
+            .and_then(|_| expect(&r1, "s6-live-start", "0"))
+            .and_then(|_| expect(&r1, "after-start", "true"))
+            .and_then(|_| expect(&r1, "bootdb", ".current:"))
+            .and_then(|_| clean("first boot"));
+        let (second, checked) = match checked {
+            Err(why) => (None, Err(format!("first boot: {why}
+  last console lines:
+{}", indent(&first.tail(40))))),
+            Ok(()) => {
+                let o = boot::boot_fault(&b, "frontend-again", "none", false, vec![], boot::HANG_TIMEOUT)?;
+                let r2 = qemu::report(&o.log);
+                let c = check_end(&o, End::PowerDown)
+                    .and_then(|_| full_checks(&r2, &o))
+                    .and_then(|_| expect(&r2, "again", "true"))
+                    .and_then(|_| expect(&r2, "up", "zz-frontend"))
+                    .and_then(|_| if link(&r2) == link(&r1) { Ok(()) } else { Err(format!("boot link {} after the first boot, {} now", link(&r1), link(&r2))) })
+                    .and_then(|_| clean("second boot"))
+                    .map_err(|why| format!("next boot: {why}
+  last console lines:
+{}", indent(&o.tail(40))));
+                (Some(o), c)
+            }
+        };
+        if let Some(d) = &b.disk {
+            let _ = std::fs::remove_file(d);
+        }
+        let _ = std::fs::remove_dir_all(base.dir.join("root"));
+        let after_install = r1.iter().find(|(k, _)| k == "after-install").map(|(_, v)| v.clone()).unwrap_or_default();
+        let wall = first.wall + second.map(|o| o.wall).unwrap_or_default();
+        Ok((wall, after_install, checked))
+    });
+    match r {
+        Err(e) => t.fail(name, &e.to_string()),
+        Ok((wall, after, Ok(()))) => t.pass(name, &format!("({:.1} s, two boots; zz-frontend up after `s6 live install` alone: {after})", wall.as_secs_f64())),
+        Ok((_, _, Err(why))) => t.fail(name, &format!("  {why}")),
+    }
+}
+
 /// Issue J on the KISS set (s6 linked dynamically against musl): `kiss u` of musl replaces
 /// /usr/lib/libc.so, which pid 1 maps; pid 1 execs into stage 4 and `/` goes read-only.
 fn kiss_set_upgrade_case(sh: &Shell, t: &mut Tally) {
     let name = "kiss-set-fault-upgraded-libc";
-    if !t.wants(name) {
-        return;
-    }
-    let sk = match skarnet::stack(sh, Set::Kiss) {
-        Ok(sk) => sk,
-        Err(e) => return t.fail("kiss-set (skarnet stack, kiss set)", &e.to_string()),
-    };
+    let Some(sk) = stack_for(sh, t, name, Set::Kiss) else { return };
     let opts = ImageOpts { userland: Userland::Busybox, disk: true, test: true, skarnet: Some(sk) };
     match boot::prepare(sh, "kiss-set-upgrade", &opts) {
         Err(e) => t.fail(name, &format!("image: {e}")),

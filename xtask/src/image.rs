@@ -32,11 +32,11 @@ pub struct ImageOpts {
     pub skarnet: Option<Stack>,
 }
 
-/// `--skarnet latest|kiss|none`: which skarnet stack the image gets.
+/// `--skarnet latest|kiss|frontend|none`: which skarnet stack the image gets.
 pub fn parse_skarnet(s: &str) -> Result<Option<Set>> {
     match s {
         "none" => Ok(None),
-        _ => Set::parse(s).map(Some).map_err(|_| format!("--skarnet {s:?}: expected latest, kiss or none").into()),
+        _ => Set::parse(s).map(Some).map_err(|_| format!("--skarnet {s:?}: expected latest, kiss, frontend or none").into()),
     }
 }
 
@@ -367,15 +367,19 @@ esac
 "#;
 
 /// The test additions: the report longrun in `default` (it depends only on `virtual`, so it
-/// reports failed boots too) and, for the boot without s6-rc, an rc.init that reports.
-fn test_additions(root: &Path) -> Result<()> {
+/// reports failed boots too) and, for the boot without s6-rc, an rc.init that reports. Both
+/// test services carry `flag-recommended`, so that s6-rc 0.7's repository (s6-frontend)
+/// puts them in its `default` too; with the frontend set, one more longrun outside
+/// `default`, zz-frontend, for `s6 set enable` to bring in.
+fn test_additions(root: &Path, frontend: bool) -> Result<()> {
     write(&root.join("usr/lib/kiss-s6-test/report"), include_str!("guest/report"), 0o755)?;
     write(&root.join("usr/lib/kiss-s6-test/rc.init-early"), include_str!("guest/rc.init-early"), 0o755)?;
     let sv = root.join("etc/kiss-s6/sv/zz-report");
     write(&sv.join("type"), "longrun\n", 0o644)?;
     write(&sv.join("run"), "#!/bin/sh\nexec /usr/lib/kiss-s6-test/report\n", 0o755)?;
     write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
-    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-report"), "", 0o644)?;
+    write(&sv.join("flag-recommended"), "", 0o644)?;
+    write(&root.join("etc/kiss-s6/bundle/default/contents.d/zz-report"), "", 0o644)?;
     // A oneshot that fails when kiss_s6_fault=failing-oneshot (status and analyze show it),
     // with a down script.
     write(&root.join("usr/lib/kiss-s6-test/maybe-fail"), MAYBE_FAIL, 0o755)?;
@@ -385,7 +389,14 @@ fn test_additions(root: &Path) -> Result<()> {
     write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
     // Its down script says on the console that rc.shutdown ran it (the CI checks it).
     write(&sv.join("down"), "redirfd -w 1 /dev/console echo \"KISS-S6-TEST: down-ran zz-maybe-fail\"\n", 0o644)?;
-    write(&root.join("etc/kiss-s6/sv/default/contents.d/zz-maybe-fail"), "", 0o644)?;
+    write(&sv.join("flag-recommended"), "", 0o644)?;
+    write(&root.join("etc/kiss-s6/bundle/default/contents.d/zz-maybe-fail"), "", 0o644)?;
+    if frontend {
+        let sv = root.join("etc/kiss-s6/sv/zz-frontend");
+        write(&sv.join("type"), "longrun\n", 0o644)?;
+        write(&sv.join("run"), "#!/bin/sh\nexec /usr/bin/kiss-s6 pause\n", 0o755)?;
+        write(&sv.join("dependencies.d/virtual"), "", 0o644)?;
+    }
     Ok(())
 }
 
@@ -402,7 +413,7 @@ pub fn assemble(sh: &Shell, root: &Path, opts: &ImageOpts) -> Result<()> {
         check_dynamic(sh, root)?;
     }
     if opts.test {
-        test_additions(root)?;
+        test_additions(root, opts.skarnet.as_ref().is_some_and(|st| st.set == Set::Frontend))?;
     }
     install_package(sh, root)?;
     if opts.test && opts.skarnet.is_none() {

@@ -3,12 +3,15 @@
 //! checkout that every run and every clone reuses:
 //! `${XDG_CACHE_HOME:-$HOME/.cache}/kiss-s6/skarnet-SET-HASH/root` (a DESTDIR, `--prefix=/usr`).
 //!
-//! Two sets, one table ([`STACK`]):
+//! Three sets, one table ([`STACK`]):
 //! - [`Set::Latest`]: the latest releases, entirely static (`--enable-static-libc`): what
 //!   the QEMU images and the cargo tests use by default.
 //! - [`Set::Kiss`]: what KISS's repositories ship today, built the way their `build` files
 //!   do: linked dynamically against musl, `--enable-shared` where KISS passes it,
 //!   `--libexecdir=/usr/lib` for s6, s6-rc and s6-linux-init.
+//! - [`Set::Frontend`]: what s6-frontend 0.1.0.0 (the `s6` command) builds against: s6
+//!   2.15.1.0 and s6-rc 0.7.0.0, static as the latest set. s6 2.15.1.0, s6-rc 0.7.0.0 and
+//!   s6-frontend have no release tarball: git snapshots, only from a sources directory.
 //!
 //! Sources: the directory given by `--sources DIR` or `KISS_S6_SOURCES`, each tarball checked
 //! against that directory's `SHA256SUMS` (the user's own cache: git snapshots, not the
@@ -35,6 +38,8 @@ pub enum Set {
     Latest,
     /// What KISS's community repository ships, dynamic against musl.
     Kiss,
+    /// s6-frontend 0.1.0.0 and the s6 and s6-rc it needs, static.
+    Frontend,
 }
 
 impl Set {
@@ -42,6 +47,7 @@ impl Set {
         match self {
             Set::Latest => "latest",
             Set::Kiss => "kiss",
+            Set::Frontend => "frontend",
         }
     }
 
@@ -54,7 +60,8 @@ impl Set {
         match s {
             "latest" => Ok(Set::Latest),
             "kiss" => Ok(Set::Kiss),
-            _ => err(format!("skarnet set {s:?}: expected latest or kiss")),
+            "frontend" => Ok(Set::Frontend),
+            _ => err(format!("skarnet set {s:?}: expected latest, kiss or frontend")),
         }
     }
 }
@@ -82,6 +89,10 @@ pub enum Sum {
     Sha256(&'static str),
     /// KISS's `checksums` format: BLAKE3 with 33 bytes of output (`b3sum -l 33`).
     Blake3x33(&'static str),
+    /// The SHA-256 of a git snapshot (`git archive | gzip -n`, as in the sources directory's
+    /// PROVENANCE) of a version skarnet.org has no release tarball of: taken only from a
+    /// sources directory, never downloaded.
+    Snapshot(&'static str),
 }
 
 /// One package of a set: our recipe for it, and its pinned release tarball.
@@ -99,6 +110,50 @@ pub struct Pkg {
 }
 
 const LATEST_STATIC: &[&str] = &["--prefix=/usr", "--enable-static-libc"];
+/// s6-rc 0.7 and s6-frontend derive their boot database and `/etc/s6.conf` from sysconfdir,
+/// which is PREFIX/etc (/usr/etc) unless given.
+const FRONTEND_STATIC: &[&str] = &["--prefix=/usr", "--sysconfdir=/etc", "--enable-static-libc"];
+
+// Packages the latest and the frontend sets share (same version, same options).
+const LATEST_SKALIBS: Pkg = Pkg {
+    set: Set::Latest,
+    name: "skalibs",
+    version: "2.15.1.0",
+    // A library only: the static archive is all a static stack links.
+    configure: &["--prefix=/usr", "--disable-shared"],
+    sums: &[
+        // Homebrew Formula/s/skalibs.rb (skalibs 2.15.1.0).
+        Sum::Sha256("f9c905e74935c6fe911c7e344e3e89d5fbd2014c1a04650b524b15ce9b5635d1"),
+        // kiss-community/repo extra/skalibs/checksums (skalibs 2.15.1.0).
+        Sum::Blake3x33("4b922d501d18f2860034e448b74f70a2665acbabeef09bd18b0701fa0552336acd"),
+    ],
+};
+const LATEST_EXECLINE: Pkg = Pkg {
+    set: Set::Latest,
+    name: "execline",
+    version: "2.9.9.2",
+    configure: LATEST_STATIC,
+    // Homebrew Formula/e/execline.rb (execline 2.9.9.2).
+    sums: &[Sum::Sha256("908ed4db3a6b3a23a205d8fd4cf2a71089156f2aeae0f54656045aafad2dee32")],
+};
+const LATEST_S6_LINUX_INIT: Pkg = Pkg {
+    set: Set::Latest,
+    name: "s6-linux-init",
+    version: "1.2.0.2",
+    configure: LATEST_STATIC,
+    // nixpkgs skaware-packages/s6-linux-init/default.nix (1.2.0.2):
+    // sha256-b60BTaFiwMgZJBl8V9FuGnXBM7NKIOQjQxobdB6Qex0=
+    sums: &[Sum::Sha256("6fad014da162c0c81924197c57d16e1a75c133b34a20e423431a1b741e907b1d")],
+};
+const LATEST_MDEVD: Pkg = Pkg {
+    set: Set::Latest,
+    name: "mdevd",
+    version: "0.1.8.2",
+    configure: LATEST_STATIC,
+    // nixpkgs skaware-packages/mdevd/default.nix (0.1.8.2):
+    // sha256-zhrgFJtqV6NPYIIY/WGBqmqmgTXKwvTZMbW0F7By4kQ=
+    sums: &[Sum::Sha256("ce1ae0149b6a57a34f608218fd6181aa6aa68135cac2f4d931b5b417b072e244")],
+};
 
 /// Every pinned version, in build order within each set. The checksums are those of
 /// skarnet.org's release tarballs (`https://skarnet.org/software/NAME/NAME-VERSION.tar.gz`),
@@ -116,27 +171,8 @@ const LATEST_STATIC: &[&str] = &["--prefix=/usr", "--enable-static-libc"];
 /// plain file hashes of the same tarballs.
 pub const STACK: &[Pkg] = &[
     // ---- Set::Latest: the latest releases, static (musl-gcc, --enable-static-libc).
-    Pkg {
-        set: Set::Latest,
-        name: "skalibs",
-        version: "2.15.1.0",
-        // A library only: the static archive is all a static stack links.
-        configure: &["--prefix=/usr", "--disable-shared"],
-        sums: &[
-            // Homebrew Formula/s/skalibs.rb (skalibs 2.15.1.0).
-            Sum::Sha256("f9c905e74935c6fe911c7e344e3e89d5fbd2014c1a04650b524b15ce9b5635d1"),
-            // kiss-community/repo extra/skalibs/checksums (skalibs 2.15.1.0).
-            Sum::Blake3x33("4b922d501d18f2860034e448b74f70a2665acbabeef09bd18b0701fa0552336acd"),
-        ],
-    },
-    Pkg {
-        set: Set::Latest,
-        name: "execline",
-        version: "2.9.9.2",
-        configure: LATEST_STATIC,
-        // Homebrew Formula/e/execline.rb (execline 2.9.9.2).
-        sums: &[Sum::Sha256("908ed4db3a6b3a23a205d8fd4cf2a71089156f2aeae0f54656045aafad2dee32")],
-    },
+    LATEST_SKALIBS,
+    LATEST_EXECLINE,
     Pkg {
         set: Set::Latest,
         name: "s6",
@@ -154,23 +190,37 @@ pub const STACK: &[Pkg] = &[
         // and an RPM spec's `sha256sum -c` line: three recipes, one value.
         sums: &[Sum::Sha256("b54f226a35be1ee56a228bf1a4c39437f072bc64e69dbf356e733e606a86402d")],
     },
+    LATEST_S6_LINUX_INIT,
+    LATEST_MDEVD,
+    // ---- Set::Frontend: what s6-frontend 0.1.0.0 builds against (its package/deps-build:
+    // skalibs 2.15.1.0, execline 2.9.9.2, s6 2.15.1.0, s6-rc 0.7.0.0, s6-linux-init 1.2.0.2
+    // for its config.h and s6-linux-init-hpr; nsss optional, not used), static. The
+    // snapshots' checksums are those of the sources directory's SHA256SUMS (its PROVENANCE
+    // names the commits: s6 d73e6575, s6-rc 50f4e65a, s6-frontend e3f38a95).
+    Pkg { set: Set::Frontend, ..LATEST_SKALIBS },
+    Pkg { set: Set::Frontend, ..LATEST_EXECLINE },
     Pkg {
-        set: Set::Latest,
-        name: "s6-linux-init",
-        version: "1.2.0.2",
+        set: Set::Frontend,
+        name: "s6",
+        version: "2.15.1.0",
         configure: LATEST_STATIC,
-        // nixpkgs skaware-packages/s6-linux-init/default.nix (1.2.0.2):
-        // sha256-b60BTaFiwMgZJBl8V9FuGnXBM7NKIOQjQxobdB6Qex0=
-        sums: &[Sum::Sha256("6fad014da162c0c81924197c57d16e1a75c133b34a20e423431a1b741e907b1d")],
+        sums: &[Sum::Snapshot("4a853753d45893bed50028c0574e73a5cbae30d45953473ef05f92d3eab48a2a")],
     },
     Pkg {
-        set: Set::Latest,
-        name: "mdevd",
-        version: "0.1.8.2",
-        configure: LATEST_STATIC,
-        // nixpkgs skaware-packages/mdevd/default.nix (0.1.8.2):
-        // sha256-zhrgFJtqV6NPYIIY/WGBqmqmgTXKwvTZMbW0F7By4kQ=
-        sums: &[Sum::Sha256("ce1ae0149b6a57a34f608218fd6181aa6aa68135cac2f4d931b5b417b072e244")],
+        set: Set::Frontend,
+        name: "s6-rc",
+        version: "0.7.0.0",
+        configure: FRONTEND_STATIC,
+        sums: &[Sum::Snapshot("38ff29f00d4838cbd088bad5a96b1f3ee0f7b0737b99926c93abaab065d17886")],
+    },
+    Pkg { set: Set::Frontend, ..LATEST_S6_LINUX_INIT },
+    Pkg { set: Set::Frontend, ..LATEST_MDEVD },
+    Pkg {
+        set: Set::Frontend,
+        name: "s6-frontend",
+        version: "0.1.0.0",
+        configure: FRONTEND_STATIC,
+        sums: &[Sum::Snapshot("9c6e2c1eaccbdb499a23cf543dca9002c349930c1d2605c458ffa6663fb09e8d")],
     },
     // ---- Set::Kiss: what KISS ships, built as its build files say (kiss-community/community
     // at 6f24d0a9, 2026-08-07, and kiss-community/repo at c1beb571, 2026-08-20):
@@ -379,11 +429,13 @@ pub fn stack(sh: &Shell, set: Set) -> Result<Stack> {
     build(sh, set)
 }
 
-pub const USAGE: &str = "usage: cargo xtask skarnet [latest|kiss] [--sources DIR]
+pub const USAGE: &str = "usage: cargo xtask skarnet [latest|kiss|frontend] [--sources DIR]
 Build (or find in ~/.cache/kiss-s6) a skarnet stack and print its root: `latest` (static,
-the latest releases) or `kiss` (KISS's versions, dynamic against musl).";
+the latest releases), `kiss` (KISS's versions, dynamic against musl) or `frontend`
+(s6-frontend 0.1.0.0 with s6 2.15.1.0 and s6-rc 0.7.0.0, static; git snapshots, so only
+from a sources directory).";
 
-/// `cargo xtask skarnet [latest|kiss] [--sources DIR]`: build (or find) a stack, print its root.
+/// `cargo xtask skarnet [latest|kiss|frontend] [--sources DIR]`: build (or find) a stack, print its root.
 pub fn main(args: Vec<std::ffi::OsString>) -> Result<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -408,12 +460,13 @@ pub fn main(args: Vec<std::ffi::OsString>) -> Result<()> {
 /// (what could not be had, why).
 pub type Problem = (String, String);
 
-/// What `cargo xtask ci` gives `cargo test`: SKARNET_ROOT (the latest set) and
-/// SKARNET_KISS_ROOT (the KISS set: s6-rc 0.5), each built first when missing; and, for
-/// each set that could not be had, (what, why).
+/// What `cargo xtask ci` gives `cargo test`: SKARNET_ROOT (the latest set),
+/// SKARNET_KISS_ROOT (the KISS set: s6-rc 0.5) and SKARNET_FRONTEND_ROOT (s6-rc 0.7's
+/// repository tools, s6-frontend), each built first when missing; and, for each set that
+/// could not be had, (what, why).
 pub fn test_env(sh: &Shell) -> (Vec<(&'static str, PathBuf)>, Vec<Problem>) {
     let (mut envs, mut problems) = (Vec::new(), Vec::new());
-    for (var, set) in [("SKARNET_ROOT", Set::Latest), ("SKARNET_KISS_ROOT", Set::Kiss)] {
+    for (var, set) in [("SKARNET_ROOT", Set::Latest), ("SKARNET_KISS_ROOT", Set::Kiss), ("SKARNET_FRONTEND_ROOT", Set::Frontend)] {
         match stack(sh, set) {
             Ok(st) => envs.push((var, st.root)),
             Err(e) => problems.push((format!("skarnet stack ({set})"), e.to_string())),
@@ -643,6 +696,13 @@ fn tarball(sh: &Shell, set: Set, p: &Pkg) -> Result<PathBuf> {
             p.name, p.version
         ));
     }
+    if p.sums.iter().any(|s| matches!(s, Sum::Snapshot(_))) {
+        return err(format!(
+            "{} {} ({set} set): a git snapshot, not a release on skarnet.org: pass --sources DIR (or KISS_S6_SOURCES) \
+             holding {file} (`git archive --prefix={}-{}/ COMMIT | gzip -n`) and a SHA256SUMS for it",
+            p.name, p.version, p.name, p.version
+        ));
+    }
     let dist = cache_dir()?.join("distfiles");
     fs::create_dir_all(&dist).map_err(|e| format!("create {}: {e}", dist.display()))?;
     let path = dist.join(&file);
@@ -675,7 +735,23 @@ fn tarball(sh: &Shell, set: Set, p: &Pkg) -> Result<PathBuf> {
 /// `p`'s tarball in the sources directory `dir`, checked against `dir/SHA256SUMS`.
 fn tarball_in(sh: &Shell, dir: &Path, set: Set, p: &Pkg) -> Result<PathBuf> {
     let file = format!("{}-{}.tar.gz", p.name, p.version);
-    checked_in(sh, dir, &file, &format!("skarnet {set} set"), "or run without --sources/KISS_S6_SOURCES to download it")
+    let path = checked_in(sh, dir, &file, &format!("skarnet {set} set"), "or run without --sources/KISS_S6_SOURCES to download it")?;
+    // A snapshot is pinned here too: SHA256SUMS says the file is whole, the pin that it is
+    // the commit this recipe was written for.
+    for s in p.sums {
+        if let Sum::Snapshot(want) = s {
+            let got = digest(sh, "sha256sum", &[], &path)?;
+            if got != *want {
+                return err(format!(
+                    "{}: SHA-256 {got}, but {} {} is pinned at the snapshot {want}: another commit's tarball (see the sources directory's PROVENANCE)",
+                    path.display(),
+                    p.name,
+                    p.version
+                ));
+            }
+        }
+    }
+    Ok(path)
 }
 
 /// `file` in the sources directory of this run (`--sources DIR` or KISS_S6_SOURCES),
@@ -716,6 +792,8 @@ fn verify_pinned(sh: &Shell, p: &Pkg, file: &Path) -> Result<()> {
         let (tool, args, want): (&str, &[&str], &str) = match s {
             Sum::Sha256(w) => ("sha256sum", &[], w),
             Sum::Blake3x33(w) => ("b3sum", &["-l", "33"], w),
+            // Never downloaded (see `tarball`): checked in the sources directory.
+            Sum::Snapshot(_) => continue,
         };
         let got = digest(sh, tool, args, file)?;
         if got != *want {
@@ -750,15 +828,19 @@ mod tests {
 
     #[test]
     fn every_set_is_complete_and_pinned() {
-        for set in [Set::Latest, Set::Kiss] {
+        for set in [Set::Latest, Set::Kiss, Set::Frontend] {
             let names: Vec<&str> = packages(set).iter().map(|p| p.name).collect();
-            assert_eq!(names, ["skalibs", "execline", "s6", "s6-rc", "s6-linux-init", "mdevd"], "{set}: build order");
+            let mut want = vec!["skalibs", "execline", "s6", "s6-rc", "s6-linux-init", "mdevd"];
+            if set == Set::Frontend {
+                want.push("s6-frontend");
+            }
+            assert_eq!(names, want, "{set}: build order");
             for p in packages(set) {
                 assert!(p.configure.contains(&"--prefix=/usr"), "{} {}", p.name, p.version);
-                assert!(p.sums.iter().any(|s| matches!(s, Sum::Sha256(_))), "{} {}: no SHA-256", p.name, p.version);
+                assert!(p.sums.iter().any(|s| matches!(s, Sum::Sha256(_) | Sum::Snapshot(_))), "{} {}: no SHA-256", p.name, p.version);
                 for s in p.sums {
                     let (hex, len) = match s {
-                        Sum::Sha256(h) => (h, 64),
+                        Sum::Sha256(h) | Sum::Snapshot(h) => (h, 64),
                         Sum::Blake3x33(h) => (h, 66),
                     };
                     assert!(hex.len() == len && hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{} {}: {hex}", p.name, p.version);
@@ -769,18 +851,26 @@ mod tests {
         assert_eq!(v(Set::Latest, "s6-rc"), Some("0.6.1.1"));
         assert_eq!(v(Set::Kiss, "s6-rc"), Some("0.5.6.0"));
         assert_eq!(v(Set::Kiss, "s6-linux-init"), Some("1.2.0.0"));
+        assert_eq!(v(Set::Frontend, "s6"), Some("2.15.1.0"));
+        assert_eq!(v(Set::Frontend, "s6-rc"), Some("0.7.0.0"));
+        assert_eq!(v(Set::Frontend, "s6-frontend"), Some("0.1.0.0"));
+        assert_eq!(Set::parse("frontend").unwrap(), Set::Frontend);
     }
 
     #[test]
     fn the_static_set_is_static_and_the_kiss_set_follows_kiss() {
-        for p in packages(Set::Latest).into_iter().filter(|p| p.name != "skalibs") {
-            assert!(p.configure.contains(&"--enable-static-libc"), "{}", p.name);
+        for p in packages(Set::Latest).into_iter().chain(packages(Set::Frontend)).filter(|p| p.name != "skalibs") {
+            assert!(p.configure.contains(&"--enable-static-libc"), "{} ({})", p.name, p.set);
+        }
+        // Their /etc/s6.conf and boot database, not /usr/etc's.
+        for p in packages(Set::Frontend).into_iter().filter(|p| ["s6-rc", "s6-frontend"].contains(&p.name)) {
+            assert!(p.configure.contains(&"--sysconfdir=/etc"), "{}", p.name);
         }
         for p in packages(Set::Kiss) {
             assert_eq!(p.configure.contains(&"--enable-static-libc"), p.name == "mdevd", "{}", p.name);
             assert_eq!(p.configure.contains(&"--libexecdir=/usr/lib"), ["s6", "s6-rc", "s6-linux-init"].contains(&p.name), "{}", p.name);
         }
-        assert!(!Set::Latest.dynamic() && Set::Kiss.dynamic());
+        assert!(!Set::Latest.dynamic() && Set::Kiss.dynamic() && !Set::Frontend.dynamic());
     }
 
     #[test]
@@ -851,6 +941,13 @@ mod tests {
         assert!(tarball_in(&sh, &d, Set::Kiss, &p).unwrap_err().to_string().contains(&format!("SHA-256 {HELLO_SHA256}, but")));
         fs::write(d.join("SHA256SUMS"), format!("{HELLO_SHA256}  x-1.tar.gz\n")).unwrap();
         assert_eq!(tarball_in(&sh, &d, Set::Kiss, &p).unwrap(), d.join("x-1.tar.gz"));
+        // A snapshot must also be the pinned one, and is never downloaded.
+        let snap = Pkg { set: Set::Frontend, name: "x", version: "1", configure: &[], sums: &[Sum::Snapshot(HELLO_SHA256)] };
+        assert_eq!(tarball_in(&sh, &d, Set::Frontend, &snap).unwrap(), d.join("x-1.tar.gz"));
+        const OTHER: &[Sum] = &[Sum::Snapshot("0000000000000000000000000000000000000000000000000000000000000000")];
+        let other = Pkg { sums: OTHER, ..snap };
+        assert!(tarball_in(&sh, &d, Set::Frontend, &other).unwrap_err().to_string().contains("another commit's tarball"));
+        assert!(verify_pinned(&sh, &other, &d.join("x-1.tar.gz")).is_ok(), "snapshot pins are the sources directory's check");
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -61,9 +61,9 @@ fn resolve_under(root: &Path, path: &Path) -> Option<PathBuf> {
     fs::canonicalize(&p).ok()
 }
 
-/// Compile and switch. Returns the exit code (0, or 1 when s6-rc-update switched but a
-/// transition failed).
-pub fn compile(root: &Path, update: bool) -> Result<i32> {
+/// Check kiss-s6's trees under `root` as `kiss-s6 check` does, every problem on stderr:
+/// their definitions, or an error when there is one (nothing is compiled then).
+pub fn check_tree(root: &Path) -> Result<Vec<super::source::Def>> {
     let sources = default_sources(root);
     let (model, _, defs) = load(&sources, true, Scope::Everything)?;
     for d in &model.diags {
@@ -76,13 +76,24 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
             format!("not compiling: {errors} error(s) in the service tree (listed above); the current database is untouched"),
         ));
     }
+    Ok(defs)
+}
+
+/// Compile and switch. Returns the exit code (0, or 1 when s6-rc-update switched but a
+/// transition failed). With s6-frontend installed, the repository does it (`frontend`).
+pub fn compile(root: &Path, update: bool) -> Result<i32> {
+    if let Some(s6) = super::frontend::s6(root) {
+        return super::frontend::compile(&s6, root, update);
+    }
+    let defs = check_tree(root)?;
     let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
         Error::new(111, "unable to find s6-rc-compile in PATH or $SKARNET_ROOT/usr/bin: install s6-rc")
     })?;
 
-    let etc = under(root, "etc/s6-rc");
+    // The boot link and its directory, where the databases go: /etc/s6.conf's bootdb.
+    let link = crate::s6conf::under(root, crate::s6conf::BOOTDB);
+    let etc = link.parent().map(Path::to_path_buf).unwrap_or_else(|| under(root, "etc/s6-rc"));
     fs::create_dir_all(&etc).map_err(io_err(format_args!("mkdir {}", etc.display())))?;
-    let link = etc.join("compiled");
     let previous = match fs::symlink_metadata(&link) {
         Ok(m) if m.file_type().is_symlink() => resolve_under(root, &link),
         Ok(_) => {
@@ -124,7 +135,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     let new = fs::canonicalize(&new).unwrap_or(new);
 
     let mut code = 0;
-    let live = under(root, "run/s6-rc");
+    let live = crate::s6conf::under(root, crate::s6conf::LIVEDIR);
     if update && live.exists() {
         code = s6_rc_update(&live, &new)?;
     }
@@ -145,7 +156,7 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
         return Err(Error::io(format_args!("point {} at {}{live_note}", link.display(), name.to_string_lossy()), &e));
     }
 
-    prune(root, &etc, &new, previous.as_deref());
+    prune(root, &etc, &live, &new, previous.as_deref());
     msg::info(format!("compiled {} services into {}", defs.len(), new.display()));
     Ok(code)
 }
@@ -182,8 +193,8 @@ fn s6_rc_update(live: &Path, new: &Path) -> Result<i32> {
 }
 
 /// Delete `compiled-*` databases other than the new one, the previous one and the live one.
-fn prune(root: &Path, etc: &Path, new: &Path, previous: Option<&Path>) {
-    let live = resolve_under(root, &under(root, "run/s6-rc/compiled"));
+fn prune(root: &Path, etc: &Path, live: &Path, new: &Path, previous: Option<&Path>) {
+    let live = resolve_under(root, &live.join("compiled"));
     let Ok(rd) = fs::read_dir(etc) else { return };
     // Names, sorted as Strings (the sort other modules compile anyway), then joined.
     let mut olds: Vec<String> = rd

@@ -251,8 +251,8 @@ pub fn definitions(sources: &[PathBuf], user_wins: bool, model: &mut Model) -> R
         dirs.push(dir);
     }
     let fix_hint = user_wins.then(|| {
-        // default_sources(root) ends with root/etc/kiss-s6/sv
-        let root = sources.last().and_then(|u| u.to_str()).and_then(|u| u.strip_suffix(super::USER_SV)).unwrap_or("/");
+        // default_sources(root) holds root/etc/kiss-s6/sv
+        let root = sources.iter().find_map(|u| u.to_str()?.strip_suffix(super::USER_SV)).unwrap_or("/");
         let root = root.trim_end_matches('/');
         if root.is_empty() { "kiss-s6 check --fix-flat".to_string() } else { format!("kiss-s6 check --fix-flat --root {}", shell_word(root)) }
     });
