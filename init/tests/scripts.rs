@@ -798,6 +798,29 @@ fn logger_logs_early_into_run_then_into_var_log() {
     assert!(err.contains("kiss-s6: logger: warning: /etc/kiss-s6/logging.conf: size and count must be numbers"), "{}", text(&o));
 }
 
+/// rc.init and rc.shutdown take the scandir, the live and the boot database from
+/// /etc/s6.conf (S6_CONF here), as s6-frontend's `s6` does; run from a copy without lib.sh
+/// next to it (an s6-linux-init basedir's scripts/), as s6-linux-init users run them.
+#[test]
+fn rc_scripts_take_their_places_from_s6_conf() {
+    if !ns_ready() {
+        return;
+    }
+    let o = ns(&[], "sh", r#"
+        mount -t tmpfs t /run; mount -t tmpfs t /dev; mkdir -p /run/fake /run/db /run/live /run/copy
+        cp $S/rc.init $S/rc.shutdown /run/copy/
+        for p in s6-rc-init s6-rc s6-svscanctl; do printf '#!/bin/sh\necho "%s $*" >> /run/calls\n' $p > /run/fake/$p; done
+        printf '#!/bin/sh\nexit 0\n' > /run/fake/s6-rc-db; chmod 755 /run/fake/*
+        printf '# places\nscandir = /run/scan\nlivedir=/run/live\nbootdb =  /run/db\nrepodir =\n' > /run/s6.conf
+        S6_CONF=/run/s6.conf PATH=/run/fake:$PATH sh /run/copy/rc.init default >/dev/null 2>&1; echo "init $?"
+        S6_CONF=/run/s6.conf PATH=/run/fake:$PATH sh /run/copy/rc.shutdown >/dev/null 2>&1
+        cat /run/calls
+    "#);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("s6-rc-init -c /run/db -l /run/live /run/scan\n"), "{}", text(&o));
+    assert!(out.contains("s6-rc -v2 -l /run/live -bD"), "{}", text(&o));
+}
+
 /// Run the `proc` service's up file with execlineb, as s6-rc would, pointed at `dir`.
 fn execlineb() -> Option<PathBuf> {
     if let Some(b) = skarnet_bin() {
