@@ -246,6 +246,15 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The catch-all logger's run script when init.conf says `console_log = yes`.
+const CONSOLE_LOGGER_RUN: &str = "#!/usr/bin/execlineb -P
+# Written by stage 1 for console_log = yes: every line to /run/uncaught-logs and the console.
+redirfd -w 2 /dev/console
+redirfd -rnb 0 fifo
+fdmove -c 1 2
+s6-log -bpd3 -- 1 t /run/uncaught-logs
+";
+
 /// What git cannot store (fifos) and what must not depend on the package's modes: the two
 /// fifos (root-only: they shut the machine down), the catch-all log dir (not world-readable),
 /// and the early getty when init.conf asks for one.
@@ -268,6 +277,13 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
     let _ = fs::create_dir(&flags);
     if cfg.console_log {
         let _ = fs::write(flags.join("console-log"), b"");
+        // The shipped run script logs to /run/uncaught-logs alone; this one also copies
+        // every line to the console (s6-log's `1`: its stdout, made the console). Chosen
+        // here rather than by an `ifelse { test … }` in the script: two execs less before
+        // the boot's first service, on every boot.
+        let run = p.scandir.join(LOGGER_FIFO).with_file_name("run");
+        fs::write(&run, CONSOLE_LOGGER_RUN).map_err(|e| Error::io(format!("write {}", run.display()), &e))?;
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(format!("chmod {}", run.display()), &e))?;
     }
     if let Some(tty) = &cfg.early_getty {
         let dir = p.scandir.join("s6-linux-init-early-getty");
@@ -745,6 +761,8 @@ mod tests {
         assert_eq!(mode("uncaught-logs"), 0o2750);
         assert!(fs::read_to_string(dst.join("service/s6-linux-init-early-getty/run")).unwrap().contains("getty tty2"));
         assert!(dst.join("kiss-s6/console-log").exists());
+        assert_eq!(fs::read_to_string(dst.join("service/s6-svscan-log/run")).unwrap(), CONSOLE_LOGGER_RUN);
+        assert_eq!(mode("service/s6-svscan-log/run"), 0o755);
         fs::remove_dir_all(&base).unwrap();
         assert!(copy_tree(Path::new("/nonexistent/ri"), Path::new("/tmp")).unwrap_err().text.starts_with("unable to read /nonexistent/ri"));
     }

@@ -287,7 +287,7 @@ fn early_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(),
     Ok(())
 }
 
-fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), String> {
+fn full_checks(r: &[(String, String)], o: &Outcome) -> std::result::Result<(), String> {
     expect(r, "pid1", "s6-svscan")?;
     for m in ["/proc proc", "/sys sysfs", "/dev devtmpfs", "/run tmpfs", "/dev/pts devpts", "/sys/fs/cgroup cgroup2"] {
         expect(r, "mount", m)?;
@@ -306,6 +306,7 @@ fn full_checks(r: &[(String, String)], _o: &Outcome) -> std::result::Result<(), 
         }
     }
     expect(r, "svstat", "tty1 true")?;
+    lacks(o, "\ns6-rc: info: service pseudofs")?;
     default_up(r)?;
     // rc.shutdown ran the down script of a user oneshot (it skips oneshots without one).
     expect(r, "down-ran", "zz-maybe-fail")?;
@@ -558,6 +559,12 @@ fn fault_list() -> Vec<DiskCase> {
             expect(r, "log", "sysctl")
         }), vec![]),
         ("no-hostname", "poweroff", "no-hostname", End::PowerDown, Box::new(|r, _o| expect(r, "hostname", "KISS")), vec![]),
+        // console_log = yes: what only the catch-all log gets (s6-rc's -v2 lines) is on the
+        // console too (the full cases check it is not, by default).
+        ("console-log", "poweroff", "console-log", End::PowerDown, Box::new(|r, o| {
+            has(o, "\ns6-rc: info: service pseudofs")?;
+            expect(r, "up", "tty1")
+        }), vec![]),
         ("bad-fstab-line", "poweroff", "bad-fstab", End::PowerDown, Box::new(move |r, o| {
             has(o, "fatal: /etc/fstab line 3: /dev/vdz9 on /mnt/missing")?;
             has(o, "did not mount")?;

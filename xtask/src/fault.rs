@@ -39,7 +39,7 @@ pub fn is_disk_fault(fault: &str) -> bool {
     matches!(
         fault,
         "bad-sysctl" | "no-hostname" | "bad-fstab" | "fsck-1" | "fsck-4" | "no-db" | "corrupt-db" | "broken-tree" | "slow-stage1"
-            | "no-svscan" | "svscan-not-executable" | "hup-shell" | "no-execline"
+            | "no-svscan" | "svscan-not-executable" | "hup-shell" | "no-execline" | "console-log"
     )
 }
 
@@ -94,6 +94,11 @@ pub fn apply(root: &Path, fault: &str) -> Result<()> {
         // Every early service's run script is `#!/usr/bin/execlineb -P`: nothing in the
         // scandir can start (a broken execline upgrade).
         "no-execline" => remove(root, "usr/bin/execlineb")?,
+        // init.conf's console_log = yes: stage 1 gives the catch-all logger its console run script.
+        "console-log" => {
+            let conf = fs::read_to_string(root.join("etc/kiss-s6/init.conf"))?;
+            put(root, "etc/kiss-s6/init.conf", &format!("{conf}console_log = yes\n"), 0o644)?;
+        }
         _ => {}
     }
     Ok(())
