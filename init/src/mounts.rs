@@ -139,7 +139,7 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     let mut plan = Vec::new();
     for i in order {
         let m = &mounts[i];
-        if keep[i] || m.target == "/run" || m.target == "/" || m.fstype == "rootfs" {
+        if keep[i] || m.target == crate::runimage::RUN || m.target == "/" || m.fstype == "rootfs" {
             continue;
         }
         if is_network_fs(&m.fstype) {

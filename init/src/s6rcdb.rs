@@ -142,7 +142,7 @@ pub fn down_set(services: &[DbService]) -> Vec<&str> {
 /// `kiss-s6 down-set [-l LIVE]`: one name per line, from LIVE/compiled (default /run/s6-rc).
 pub fn down_set_main(args: Vec<OsString>) -> Result<i32> {
     let mut p = lexopt::Parser::from_args(args);
-    let mut live = PathBuf::from("/run/s6-rc");
+    let mut live = PathBuf::from(crate::runimage::S6RC_LIVE);
     while let Some(arg) = p.next()? {
         match arg {
             Short('l') | Long("live") => live = p.value()?.into(),

@@ -53,7 +53,6 @@ use lexopt::prelude::*;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::reboot::RebootMode;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
 
@@ -61,17 +60,10 @@ use crate::child;
 use crate::mounts;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Decoder, Message, MAX_GRACE_MS};
+use crate::runimage::{FIFO, FINISH_RUNS, LOGGER, SCANDIR, SHUTDOWND, STAGE4_MARKER, STAGE4_MARKER_NEW, SVSCAN_CONTROL, SVSCAN_FINISH};
 use crate::sys::{RealSys, Sys};
 
 pub const LIBDIR: &str = "/usr/lib/kiss-s6";
-pub const SCANDIR: &str = "/run/service";
-pub const SERVICE_NAME: &str = "s6-linux-init-shutdownd";
-/// The catch-all logger: stays supervised until the end, like s6-linux-init's.
-pub const LOGGER_NAME: &str = "s6-svscan-log";
-/// The request fifo, relative to the service directory (our cwd).
-pub const FIFO: &str = "fifo";
-/// The marker left for the restarted instance; holds the action byte and a newline.
-pub const STAGE4_FILE: &str = "stage4";
 /// Bound on rc.shutdown and rc.shutdown.final. rc.shutdown stops every s6-rc service, which
 /// can legitimately take a while (databases, slow disks), so this is long and independent of
 /// the grace time; but a hung script must never keep the machine from powering off.
@@ -160,7 +152,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let proc_root = Path::new("/proc");
 
     // A restarted instance after stage 3: stage 4, by pid 1 if it can.
-    match fs::read(STAGE4_FILE) {
+    match fs::read(STAGE4_MARKER) {
         Ok(bytes) => {
             if let Some(fd) = o.notif_fd {
                 // SAFETY: the supervisor's readiness fd, ours; this instance never reports ready.
@@ -168,14 +160,14 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             }
             redirect_output(&o.console);
             if let Err(e) = rail(proc_root, o.safety_rail, "run stage 4") {
-                let _ = fs::remove_file(STAGE4_FILE);
+                let _ = fs::remove_file(STAGE4_MARKER);
                 return Err(e);
             }
             let action = marker_action(&bytes);
             let why = hand_over(&o, proc_root);
             msg::warn(format!("{why}: stage 4 runs here, in shutdownd"));
             // Gone first: should stage 4 die, a restart must not loop through it every second.
-            let _ = fs::remove_file(STAGE4_FILE);
+            let _ = fs::remove_file(STAGE4_MARKER);
             let e = stage4(&mut sys, action, &o);
             msg::print_fatal(&e);
             // Exiting would make s6-supervise run us again, for nothing: stay, so the console
@@ -185,7 +177,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => msg::warn(format!("unable to read {STAGE4_FILE}: {}", msg::io_desc(&e))),
+        Err(e) => msg::warn(format!("unable to read {STAGE4_MARKER}: {}", msg::io_desc(&e))),
     }
 
     if let Err(e) = prepare_marker(Path::new(".")) {
@@ -428,14 +420,11 @@ pub fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts,
     Ok(())
 }
 
-/// The marker's file before it is renamed into place.
-const MARKER_NEW: &str = "stage4.new";
-
 /// At start-up, while /run has room: `stage4.new` with two bytes in it, so that leaving the
 /// marker at shutdown allocates nothing (one byte overwritten in a page the file already
 /// has, then a rename), whatever users or services did to /run since.
 pub fn prepare_marker(dir: &Path) -> Result<()> {
-    let tmp = dir.join(MARKER_NEW);
+    let tmp = dir.join(STAGE4_MARKER_NEW);
     fs::write(&tmp, b"?\n").map_err(|e| Error::io(format!("write {}", tmp.display()), &e))
 }
 
@@ -443,8 +432,8 @@ pub fn prepare_marker(dir: &Path) -> Result<()> {
 /// `stage4.new` in place (written whole when it is missing), then renamed.
 pub fn write_marker(dir: &Path, action: Action) -> Result<()> {
     use std::os::unix::fs::FileExt;
-    let tmp = dir.join(MARKER_NEW);
-    let dst = dir.join(STAGE4_FILE);
+    let tmp = dir.join(STAGE4_MARKER_NEW);
+    let dst = dir.join(STAGE4_MARKER);
     let bytes = [action.byte(), b'\n'];
     let wrote = match fs::OpenOptions::new().write(true).open(&tmp) {
         Ok(f) => f.write_all_at(&bytes, 0),
@@ -461,7 +450,7 @@ pub fn marker_action(bytes: &[u8]) -> Action {
     match bytes.first().copied().and_then(Action::from_byte) {
         Some(a) if a != Action::Stop => a,
         _ => {
-            msg::warn(format!("{STAGE4_FILE}: bad contents {bytes:?}: rebooting"));
+            msg::warn(format!("{STAGE4_MARKER}: bad contents {bytes:?}: rebooting"));
             Action::Reboot
         }
     }
@@ -474,7 +463,7 @@ pub const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 /// into /run at boot by an older kiss-s6 (upgraded since) reboots at once instead.
 pub fn finish_runs_stage4(finish: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let mark = crate::stage4::FINISH_RUNS.as_bytes();
+    let mark = FINISH_RUNS.as_bytes();
     fs::metadata(finish).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         && fs::read(finish).is_ok_and(|b| b.windows(mark.len()).any(|w| w == mark))
 }
@@ -484,11 +473,11 @@ pub fn finish_runs_stage4(finish: &Path) -> bool {
 /// for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only returns, with the
 /// reason, when stage 4 must run here instead.
 pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
-    let finish = o.scandir.join(".s6-svscan/finish");
+    let finish = o.scandir.join(SVSCAN_FINISH);
     if !finish_runs_stage4(&finish) {
-        return format!("{} does not run {}", finish.display(), crate::stage4::FINISH_RUNS);
+        return format!("{} does not run {}", finish.display(), FINISH_RUNS);
     }
-    let control = o.scandir.join(".s6-svscan/control");
+    let control = o.scandir.join(SVSCAN_CONTROL);
     // Said first: pid 1 may end us as soon as the byte is in.
     msg::info("asking s6-svscan (pid 1) to exit into its finish script, which runs stage 4");
     let sent = fs::OpenOptions::new()
@@ -529,7 +518,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
     crate::sort::sort_by(&mut names, &Ord::cmp);
     let me = std::process::id();
     for name in names {
-        if name.starts_with('.') || name == SERVICE_NAME || name == LOGGER_NAME {
+        if name.starts_with('.') || name == SHUTDOWND || name == LOGGER {
             continue;
         }
         let from = scandir.join(&name);
@@ -544,7 +533,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
         write_fifo(&dir.join("supervise/control"), b"d");
         done.push(name);
     }
-    write_fifo(&scandir.join(".s6-svscan/control"), b"an");
+    write_fifo(&scandir.join(SVSCAN_CONTROL), b"an");
     done
 }
 
@@ -606,7 +595,7 @@ pub fn remaining_processes(proc_root: &Path, me: i32) -> Vec<(i32, String)> {
     let is_supervisor = |p: &ProcInfo| p.comm == "s6-supervise" && p.ppid == 1;
     let logger_supervisors: Vec<i32> = all
         .iter()
-        .filter(|p| is_supervisor(p) && Path::new(&p.arg1).file_name().is_some_and(|n| n == LOGGER_NAME))
+        .filter(|p| is_supervisor(p) && Path::new(&p.arg1).file_name().is_some_and(|n| n == LOGGER))
         .map(|p| p.pid)
         .collect();
     let mut left: Vec<(i32, String)> = all
@@ -671,14 +660,6 @@ pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path) {
     }
 }
 
-pub fn reboot_mode(a: Action) -> RebootMode {
-    match a {
-        Action::Halt => RebootMode::RB_HALT_SYSTEM,
-        Action::Poweroff => RebootMode::RB_POWER_OFF,
-        _ => RebootMode::RB_AUTOBOOT,
-    }
-}
-
 /// Stage 4 on the real machine: read the mount table and run [`stage4_with`].
 pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
     let text = match fs::read_to_string("/proc/self/mountinfo") {
@@ -722,7 +703,7 @@ pub fn stage4_with(
     sys.sync();
     crate::stage4::make_root_safe(sys, proc_root, pause);
     msg::info(format!("{}: calling reboot(2)", action.name()));
-    let e = sys.reboot(reboot_mode(action));
+    let e = sys.reboot(action.reboot_mode());
     Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
@@ -803,9 +784,9 @@ mod tests {
         assert!(sys.calls.is_empty(), "nothing may be sent: {:?}", sys.calls);
         // The marker would be in the cwd (the package's directory): removed, so that one
         // written here cannot fail the next run (as it did under cargo-mutants).
-        let marker = Path::new(STAGE4_FILE).exists();
-        let _ = fs::remove_file(STAGE4_FILE);
-        assert!(!marker, "stage 3 refused, yet wrote {STAGE4_FILE}");
+        let marker = Path::new(STAGE4_MARKER).exists();
+        let _ = fs::remove_file(STAGE4_MARKER);
+        assert!(!marker, "stage 3 refused, yet wrote {STAGE4_MARKER}");
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -880,16 +861,16 @@ mod tests {
     fn marker_is_written_atomically() {
         let d = tmp("marker");
         write_marker(&d, Action::Halt).unwrap();
-        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"h\n");
-        assert!(!d.join("stage4.new").exists());
+        assert_eq!(fs::read(d.join(STAGE4_MARKER)).unwrap(), b"h\n");
+        assert!(!d.join(STAGE4_MARKER_NEW).exists());
         // Prepared at start-up: written in place, then renamed (the inode is the prepared one).
-        fs::remove_file(d.join(STAGE4_FILE)).unwrap();
+        fs::remove_file(d.join(STAGE4_MARKER)).unwrap();
         prepare_marker(&d).unwrap();
-        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join("stage4.new")).unwrap());
+        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_MARKER_NEW)).unwrap());
         write_marker(&d, Action::Poweroff).unwrap();
-        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"p\n");
-        assert_eq!(std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_FILE)).unwrap()), ino);
-        assert!(!d.join("stage4.new").exists());
+        assert_eq!(fs::read(d.join(STAGE4_MARKER)).unwrap(), b"p\n");
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_MARKER)).unwrap()), ino);
+        assert!(!d.join(STAGE4_MARKER_NEW).exists());
         // What a marker says: S or garbage reboots.
         assert_eq!(marker_action(b"p\n"), Action::Poweroff);
         assert_eq!(marker_action(b"S\n"), Action::Reboot);
@@ -920,7 +901,7 @@ mod tests {
     #[test]
     fn unsupervise_renames_all_but_shutdownd_and_logger() {
         let d = tmp("unsup");
-        for s in ["getty-tty1", "sshd", SERVICE_NAME, LOGGER_NAME, ".s6-svscan"] {
+        for s in ["getty-tty1", "sshd", SHUTDOWND, LOGGER, ".s6-svscan"] {
             fs::create_dir_all(d.join(s).join("supervise")).unwrap();
         }
         // A control fifo with a reader: it must receive "d".
@@ -942,8 +923,8 @@ mod tests {
                 format!(".kiss-s6-shutdownd:getty-tty1:{me}"),
                 format!(".kiss-s6-shutdownd:sshd:{me}"),
                 ".s6-svscan".into(),
-                SERVICE_NAME.into(),
-                LOGGER_NAME.into()
+                SHUTDOWND.into(),
+                LOGGER.into()
             ]
         );
         let mut got = String::new();

@@ -38,12 +38,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use crate::emergency::{console_stdio, reset_signals};
 use crate::msg::{self, Error, Result};
 use crate::protocol::Action;
-use crate::shutdownd::{self, SERVICE_NAME, STAGE4_FILE};
+use crate::runimage;
+use crate::shutdownd;
 use crate::sys::{RealSys, Sys};
-
-/// What `.s6-svscan/finish` must run for shutdownd to hand stage 4 to pid 1 (a run-image
-/// copied into /run by an older kiss-s6 does something else).
-pub const FINISH_RUNS: &str = "kiss-s6 stage4";
 
 /// How long pid 1 waits for the last processes to die after KILL (one in uninterruptible
 /// sleep, on a dead NFS server say, may never).
@@ -74,7 +71,7 @@ fn pid1(args: Vec<OsString>) -> ! {
         msg::print_fatal(&e);
         shutdownd::Opts::new(grace)
     });
-    let marker = o.scandir.join(SERVICE_NAME).join(STAGE4_FILE);
+    let marker = runimage::stage4_marker(&o.scandir);
     let action = match fs::read(&marker) {
         Ok(bytes) => {
             let _ = fs::remove_file(&marker);

@@ -18,9 +18,8 @@ use lexopt::prelude::*;
 
 use crate::bootlog::{self, Event, Line};
 use crate::msg::{Error, Result};
+use crate::runimage;
 use crate::sort::{map_of, set_of};
-
-pub const LIVE: &str = "/run/s6-rc";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -318,7 +317,7 @@ fn read_svstats(live: &Path, db: &Db) -> (BTreeMap<String, Svstat>, Option<Strin
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     let usage = "usage: kiss-s6 status [--live DIR] [--log DIR] [NAME…]";
     let mut p = lexopt::Parser::from_args(args);
-    let (mut live, mut logdir, mut names) = (PathBuf::from(LIVE), PathBuf::from(bootlog::LOG_DIR), Vec::new());
+    let (mut live, mut logdir, mut names) = (PathBuf::from(runimage::S6RC_LIVE), PathBuf::from(runimage::LOG_DIR), Vec::new());
     while let Some(arg) = p.next()? {
         match arg {
             Long("live") => live = p.value()?.into(),
