@@ -187,7 +187,7 @@ pub fn make_safe(sys: &mut dyn Sys, mountinfo: &mut dyn FnMut() -> String, proc_
     if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
         plan.push(mounts::Step::RemountRo("/".into()));
     }
-    let failures = mounts::execute_plan(sys, &plan);
+    let failures = crate::stage4::execute_plan(sys, &plan);
     if failures > 0 {
         msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only: synced, rebooting anyway"));
     }

@@ -183,7 +183,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     if let Err(e) = prepare_marker(Path::new(".")) {
         msg::warn(format!("{e}: the stage-4 marker will need room in /run at shutdown"));
     }
-    let (action, grace_ms) = stage3_wait(&o, proc_root)?;
+    let (action, grace_ms) = stage3_wait(&mut sys, &o, proc_root)?;
     redirect_output(&o.console);
     stage3_finish(&mut sys, action, grace_ms, &o, proc_root)?;
     Ok(0)
@@ -227,7 +227,7 @@ pub fn rail(proc_root: &Path, enabled: bool, what: &str) -> Result<()> {
 /// Open our fifo and serve requests until one's deadline passes with an action other than
 /// `Stop`; returns that action and the grace time to use. The fifo is closed on return, so
 /// clients get ENXIO from then on.
-pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
+pub fn stage3_wait(sys: &mut dyn Sys, o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
     let mut rd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
@@ -283,7 +283,7 @@ pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
                 }
             }
             msg::info(format!("running {}", o.libdir.join("rc.shutdown").display()));
-            run_script(&o.libdir.join("rc.shutdown"), o.script_timeout_ms, true);
+            run_script(sys, &o.libdir.join("rc.shutdown"), o.script_timeout_ms, true);
             if action != Action::Stop {
                 return Ok((action, grace_ms));
             }
@@ -335,7 +335,7 @@ pub enum ScriptEnd {
 /// one child only (never a global waitpid: that would steal other children's statuses), at
 /// most `timeout_ms`. Failures are warned about and the caller carries on, as s6-linux-init
 /// does: the shutdown completes regardless. A missing script is silent when `required` is false.
-pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
+pub fn run_script(sys: &mut dyn Sys, path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
     let setup = child::Setup { null_stdin: true, own_group: true, ..child::Setup::default() };
     let pid = match child::spawn(&[path.as_os_str()], &setup) {
         Ok(c) => c,
@@ -368,8 +368,8 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                     path.display(),
                     timeout_ms
                 ));
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                let _ = sys.kill(-pid.as_raw(), Signal::SIGKILL);
+                let _ = sys.kill(pid.as_raw(), Signal::SIGKILL);
                 let _ = child::wait(pid);
                 return ScriptEnd::TimedOut;
             }
@@ -672,8 +672,7 @@ pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
     let final_script = o.libdir.join("rc.shutdown.final");
     let timeout = o.script_timeout_ms;
     let mut run_final = |sys: &mut dyn Sys| {
-        let _ = sys;
-        run_script(&final_script, timeout, false);
+        run_script(sys, &final_script, timeout, false);
     };
     stage4_with(sys, action, &text, &mut run_final, Path::new("/proc"), Duration::from_millis(200))
 }
@@ -695,7 +694,7 @@ pub fn stage4_with(
     if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
         plan.push(mounts::Step::RemountRo("/".into()));
     }
-    let failures = mounts::execute_plan(sys, &plan);
+    let failures = crate::stage4::execute_plan(sys, &plan);
     if failures > 0 {
         msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
     }
@@ -1011,20 +1010,20 @@ mod tests {
             fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             p
         };
-        assert_eq!(run_script(&w("ok", "exit 0"), 5000, true), ScriptEnd::Exited(0));
-        assert_eq!(run_script(&w("exit3", "exit 3"), 5000, true), ScriptEnd::Exited(3));
-        assert_eq!(run_script(&w("killed", "kill -9 $$"), 5000, true), ScriptEnd::Signaled(9));
+        assert_eq!(run_script(&mut RealSys, &w("ok", "exit 0"), 5000, true), ScriptEnd::Exited(0));
+        assert_eq!(run_script(&mut RealSys, &w("exit3", "exit 3"), 5000, true), ScriptEnd::Exited(3));
+        assert_eq!(run_script(&mut RealSys, &w("killed", "kill -9 $$"), 5000, true), ScriptEnd::Signaled(9));
         // A hung script and its children are killed at the timeout.
         let pidfile = d.join("child.pid");
         let t = Instant::now();
         let hang = w("hang", &format!("sleep 30 & echo $! > {}\nwait", pidfile.display()));
-        assert_eq!(run_script(&hang, 300, true), ScriptEnd::TimedOut);
+        assert_eq!(run_script(&mut RealSys, &hang, 300, true), ScriptEnd::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(5));
         let child: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let st = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
         assert!(st.is_empty() || st.contains(") Z "), "the script's child must die too: {st}");
-        assert!(matches!(run_script(&d.join("missing"), 100, false), ScriptEnd::NotRun(_)));
+        assert!(matches!(run_script(&mut RealSys, &d.join("missing"), 100, false), ScriptEnd::NotRun(_)));
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -339,7 +339,7 @@ pub fn note_pending_cad(run: &Path) -> bool {
 
 /// In the stage-2 child once s6-svscan catches signals: send pid 1 the ctrl-alt-del that
 /// came during stage 1 (its `.s6-svscan/SIGINT` handler then asks shutdownd for a reboot).
-fn resend_pending_cad(run: &Path, dev: &Path) {
+fn resend_pending_cad(sys: &mut dyn Sys, run: &Path, dev: &Path) {
     let mark = run.join(CAD_MARK);
     if fs::remove_file(&mark).is_ok() {
         let line = "kiss-s6: ctrl-alt-del pressed during stage 1: rebooting\n";
@@ -347,7 +347,7 @@ fn resend_pending_cad(run: &Path, dev: &Path) {
         if let Ok(mut c) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY).open(dev.join("console")) {
             let _ = c.write_all(line.as_bytes());
         }
-        let _ = RealSys.kill(nix::unistd::getppid().as_raw(), Signal::SIGINT);
+        let _ = sys.kill(nix::unistd::getppid().as_raw(), Signal::SIGINT);
     }
 }
 
@@ -369,7 +369,7 @@ extern "C" fn wake(_: nix::libc::c_int) {
 /// ARGS…. When the logger cannot start, nothing in the scandir can (the boot would hang in
 /// s6-rc): say why on the console, keep the fifo read so what writes to it stays alive (and
 /// its lines are kept), and start the emergency shell.
-fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
+fn stage2_child(sys: &mut dyn Sys, p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let _ = setsid();
     let fifo = runimage::fifo(&p.scandir, LOGGER);
     let cannot = |why: String| -> ! {
@@ -423,7 +423,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     nix::unistd::alarm::cancel();
     // The logger runs, so s6-svscan has trapped its signals (it does so before its first
     // scan): an early ctrl-alt-del can be handed over now.
-    resend_pending_cad(&p.run, &p.dev);
+    resend_pending_cad(sys, &p.run, &p.dev);
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -432,7 +432,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let rc = p.rc_init.to_string_lossy().into_owned();
     let mut argv = vec![rc.clone(), level.to_string()];
     argv.extend(args.iter().filter(|a| a.as_str() != level).cloned());
-    let e = RealSys.exec(&rc, &argv, env);
+    let e = sys.exec(&rc, &argv, env);
     // Not only into the log: without rc.init no service and no login starts.
     let e = Error::sys(format!("exec {rc}, the stage 2 script (is kiss-s6 installed completely?)"), e);
     msg::print_fatal(&e);
@@ -561,7 +561,7 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     // SAFETY: we are single-threaded (pid 1, nothing spawned threads); the child only calls
     // async-signal-safe functions before exec, plus allocation, which is safe without threads.
     let child = match unsafe { fork() } {
-        Ok(ForkResult::Child) => stage2_child(p, &level, args, &env),
+        Ok(ForkResult::Child) => stage2_child(sys, p, &level, args, &env),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(Error::sys("fork the stage 2 process", e)),
     };

@@ -32,10 +32,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use crate::emergency::{console_stdio, reset_signals};
+use crate::mounts::Step;
 use crate::msg::{self, Error, Result};
 use crate::protocol::Action;
 use crate::runimage;
@@ -154,6 +156,34 @@ pub fn reboot_after(sys: &mut dyn Sys, how: nix::sys::reboot::RebootMode, end: R
     e
 }
 
+/// A read-only remount of the filesystem on `target` (its superblock, not a bind view).
+pub fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
+    sys.mount("", target, "", MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, "")
+}
+
+/// Run the plan; returns the number of failures (each already warned about).
+pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
+    let mut failures = 0;
+    for step in plan {
+        let r = match step {
+            Step::Umount(t) => match sys.umount(t, MntFlags::empty()) {
+                Err(Errno::EBUSY) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+                // Not a mount point (any more: a parent was detached, or a user namespace's
+                // locked mount) or gone: nothing to do.
+                Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+                r => r.map_err(|e| (format!("unmount {t}"), e)),
+            },
+            Step::Detach(t) => sys.umount(t, MntFlags::MNT_DETACH).map_err(|e| (format!("detach {t}"), e)),
+            Step::RemountRo(t) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+        };
+        if let Err((what, e)) = r {
+            msg::warn(format!("unable to {what}: {}", e.desc()));
+            failures += 1;
+        }
+    }
+    failures
+}
+
 /// At the end of stage 4, after the unmount plan and a sync: is the filesystem of `/` really
 /// read-only (the mount table's super options, read again)? If not, retry the remount
 /// (three times, `pause` apart: a process may still be going away), name the deleted files
@@ -176,7 +206,7 @@ pub fn make_root_safe(sys: &mut dyn Sys, proc_root: &Path, pause: Duration) -> R
     let mut why = String::from("its mount table entry still says rw");
     for _ in 0..3 {
         std::thread::sleep(pause);
-        match crate::mounts::remount_ro(sys, "/") {
+        match remount_ro(sys, "/") {
             Ok(()) if read_only(sys) == Ok(true) => {
                 msg::info("/ is read-only (checked in the mount table, after another try): its filesystem is clean");
                 return RootEnd::ReadOnly;
@@ -283,7 +313,6 @@ pub fn deleted_files(proc_root: &Path, dev: Option<(u64, u64)>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::sys::FakeSys;
-    use nix::mount::MsFlags;
 
     fn nowhere() -> &'static Path {
         Path::new("/nonexistent/kiss-s6-proc")
@@ -341,6 +370,29 @@ mod tests {
         let mut sys = FakeSys::new().fail_on("reboot", Errno::EPERM);
         reboot_after(&mut sys, nix::sys::reboot::RebootMode::RB_POWER_OFF, RootEnd::ReadOnly);
         assert_eq!(sys.calls, ["reboot poweroff"]);
+    }
+
+    #[test]
+    fn ebusy_falls_back_to_readonly_remount_and_counts_failures() {
+        let plan = vec![Step::Umount("/home".into()), Step::RemountRo("/".into()), Step::Detach("/n".into())];
+        let mut sys = FakeSys::new().fail_on("umount /home", Errno::EBUSY).fail_on("umount /n", Errno::EPERM);
+        let failures = execute_plan(&mut sys, &plan);
+        assert_eq!(failures, 1);
+        assert_eq!(
+            sys.calls,
+            vec![
+                "umount /home 0x0".to_string(),
+                "mount  /home  0x21 ".to_string(),
+                "mount  /  0x21 ".to_string(),
+                "umount /n 0x2".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn root_remount_failure_is_reported() {
+        let mut sys = FakeSys::new().fail_on("mount  / ", Errno::EBUSY);
+        assert_eq!(execute_plan(&mut sys, &[Step::RemountRo("/".into())]), 1);
     }
 
     #[test]
