@@ -32,9 +32,11 @@
 //! `kiss-s6 shutdownd` finds `./stage4` (holding the action byte). It asks s6-svscan to exit
 //! into `.s6-svscan/finish`, which makes pid 1 `kiss-s6 stage4` (see `stage4`: pid 1 must
 //! drop the files of `/` it maps, or `/` cannot go read-only after an upgrade). Only when
-//! that cannot happen (a finish script of an older run-image, pid 1 not exiting) does this
-//! instance do stage 4 itself: unmount everything (see `mounts::umount_plan`), remount `/`
-//! read-only, rc.shutdown.final, sync, check `/` (`stage4::make_root_safe`), reboot(2).
+//! that cannot happen (a finish script of an older run-image, its interpreter or kiss-s6
+//! gone, pid 1 not exiting) does this instance do stage 4 itself: unmount everything (see
+//! `mounts::umount_plan`), remount `/` read-only, rc.shutdown.final, sync, check `/`
+//! (`stage4::make_root_safe`), reboot(2) (`stage4::reboot_after`: a frozen `/` is thawed
+//! when it fails).
 //! The readiness fd is close-on-exec: no script inherits it.
 //!
 //! **Safety rail.** Nothing destructive (rc.shutdown for h/p/r, kill(-1), stage 4) happens
@@ -57,7 +59,6 @@ use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
 
 use crate::child;
-use crate::mounts;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Decoder, Message, MAX_GRACE_MS};
 use crate::runimage::{FIFO, FINISH_RUNS, LOGGER, SCANDIR, SHUTDOWND, STAGE4_MARKER, STAGE4_MARKER_NEW, SVSCAN_CONTROL, SVSCAN_FINISH};
@@ -164,11 +165,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
                 return Err(e);
             }
             let action = marker_action(&bytes);
-            let why = hand_over(&o, proc_root);
-            msg::warn(format!("{why}: stage 4 runs here, in shutdownd"));
-            // Gone first: should stage 4 die, a restart must not loop through it every second.
-            let _ = fs::remove_file(STAGE4_MARKER);
-            let e = stage4(&mut sys, action, &o);
+            let e = stage4_here(&mut sys, action, &o, proc_root, Path::new("."), HANDOVER_WAIT);
             msg::print_fatal(&e);
             // Exiting would make s6-supervise run us again, for nothing: stay, so the console
             // keeps showing why the machine did not go down.
@@ -459,23 +456,65 @@ pub fn marker_action(bytes: &[u8]) -> Action {
 /// How long the stage-4 instance waits for pid 1 to exit into `.s6-svscan/finish`.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 
-/// Does `finish` run kiss-s6's stage 4? The run-image of this version's does; one copied
-/// into /run at boot by an older kiss-s6 (upgraded since) reboots at once instead.
-pub fn finish_runs_stage4(finish: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let mark = FINISH_RUNS.as_bytes();
-    fs::metadata(finish).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        && fs::read(finish).is_ok_and(|b| b.windows(mark.len()).any(|w| w == mark))
+/// The program the script `text` runs as `kiss-s6 stage4`: the word before ` stage4` on
+/// the first line that is not a comment and has one, as written (`/usr/bin/kiss-s6`).
+pub fn finish_target(text: &str) -> Option<&str> {
+    let word_end = FINISH_RUNS.len() - " stage4".len();
+    text.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
+        let at = l.find(FINISH_RUNS)? + word_end;
+        let start = l[..at].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        Some(&l[start..at])
+    })
+}
+
+/// Does `finish` run kiss-s6's stage 4? The run-image of this version's does (one copied
+/// into /run at boot by an older kiss-s6, upgraded since, reboots at once instead), and only
+/// when what it needs is there: its `#!` interpreter and the kiss-s6 it execs (a broken
+/// upgrade may have removed either; the shipped script then reboots by sysrq, which knows
+/// no poweroff, and a failed exec of the script leaves s6-svscan, pid 1, to die). Err: why
+/// not, and stage 4 runs in shutdownd.
+pub fn finish_runs_stage4(finish: &Path) -> std::result::Result<(), String> {
+    let runnable = |p: &str| crate::emergency::find_first(&[p]).is_some();
+    let no = || format!("{} does not run {FINISH_RUNS}", finish.display());
+    let text = match fs::read(finish) {
+        Ok(b) if runnable(&finish.to_string_lossy()) => String::from_utf8_lossy(&b).into_owned(),
+        _ => return Err(no()),
+    };
+    let target = finish_target(&text).ok_or_else(no)?;
+    let Some(interp) = crate::child::interpreter(text.as_bytes()) else {
+        return Err(format!("{} has no #! line", finish.display()));
+    };
+    if !runnable(&interp) {
+        return Err(format!("the interpreter of {}, {interp}, is missing or not executable", finish.display()));
+    }
+    // A bare name is looked up in PATH, which s6-svscan passed on to us and to the script.
+    let found = if target.contains('/') {
+        runnable(target)
+    } else {
+        std::env::var("PATH").unwrap_or_default().split(':').any(|d| runnable(&format!("{d}/{target}")))
+    };
+    if !found {
+        return Err(format!("{} runs {target}, which is missing or not executable", finish.display()));
+    }
+    Ok(())
+}
+
+/// Why [`hand_over`] left stage 4 to this instance, and whether s6-svscan was asked to exit
+/// all the same (`b` is in its control fifo: it may still do so, late).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotHandedOver {
+    pub why: String,
+    pub asked: bool,
 }
 
 /// Stage 4 by pid 1 (see `stage4`): ask s6-svscan to exit (`b`: at once, supervisors left to
 /// stage 4), so that it execs `.s6-svscan/finish`, which execs `kiss-s6 stage4`; then wait
-/// for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only returns, with the
-/// reason, when stage 4 must run here instead.
-pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
+/// (`wait` at most) for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only
+/// returns when stage 4 must run here instead.
+pub fn hand_over(o: &Opts, proc_root: &Path, wait: Duration) -> NotHandedOver {
     let finish = o.scandir.join(SVSCAN_FINISH);
-    if !finish_runs_stage4(&finish) {
-        return format!("{} does not run {}", finish.display(), FINISH_RUNS);
+    if let Err(why) = finish_runs_stage4(&finish) {
+        return NotHandedOver { why, asked: false };
     }
     let control = o.scandir.join(SVSCAN_CONTROL);
     // Said first: pid 1 may end us as soon as the byte is in.
@@ -486,9 +525,9 @@ pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
         .open(&control)
         .and_then(|mut f| f.write_all(b"b"));
     if let Err(e) = sent {
-        return format!("unable to write to {}: {}", control.display(), msg::io_desc(&e));
+        return NotHandedOver { why: format!("unable to write to {}: {}", control.display(), msg::io_desc(&e)), asked: false };
     }
-    let end = Instant::now() + HANDOVER_WAIT;
+    let end = Instant::now() + wait;
     while Instant::now() < end {
         if pid1_name(proc_root).is_some_and(|n| n != "s6-svscan") {
             // pid 1 is on its way to stage 4, and ends every process: us too.
@@ -498,7 +537,22 @@ pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
         }
         std::thread::sleep(SCAN_INTERVAL);
     }
-    format!("pid 1 is still s6-svscan {} s after it was asked to exit", HANDOVER_WAIT.as_secs())
+    NotHandedOver { why: format!("pid 1 is still s6-svscan {} ms after it was asked to exit", wait.as_millis()), asked: true }
+}
+
+/// The restarted instance's stage 4, its marker (in `dir`) saying `action`: by pid 1 when
+/// [`hand_over`] can make it so, else here. Unless pid 1 was asked to exit, the marker goes
+/// first: should this stage 4 die, a restart must not loop through it every second. Once
+/// asked, pid 1 may still exit, late, into a stage 4 that takes the action from the marker
+/// (and reboots without one): the marker stays, and a restart of ours asks again, `wait`
+/// later. Only returns (an error) when stage 4 failed here.
+pub fn stage4_here(sys: &mut dyn Sys, action: Action, o: &Opts, proc_root: &Path, dir: &Path, wait: Duration) -> Error {
+    let not = hand_over(o, proc_root, wait);
+    msg::warn(format!("{}: stage 4 runs here, in shutdownd", not.why));
+    if !not.asked {
+        let _ = fs::remove_file(dir.join(STAGE4_MARKER));
+    }
+    stage4(sys, action, o)
 }
 
 /// Take every service but ourselves and the catch-all logger out of supervision, as
@@ -690,19 +744,12 @@ pub fn stage4_with(
     pause: Duration,
 ) -> Error {
     msg::info("unmounting filesystems...");
-    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(mountinfo));
-    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
-        plan.push(mounts::Step::RemountRo("/".into()));
-    }
-    let failures = crate::stage4::execute_plan(sys, &plan);
-    if failures > 0 {
-        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
-    }
+    crate::stage4::unmount_all(sys, mountinfo);
     final_script(sys);
     sys.sync();
-    crate::stage4::make_root_safe(sys, proc_root, pause);
+    let end = crate::stage4::make_root_safe(sys, proc_root, pause);
     msg::info(format!("{}: calling reboot(2)", action.name()));
-    let e = sys.reboot(action.reboot_mode());
+    let e = crate::stage4::reboot_after(sys, action.reboot_mode(), end);
     Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
@@ -877,23 +924,95 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    /// A file made executable (or not).
+    fn exe(path: &Path, text: &str, mode: u32) {
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+
     #[test]
     fn only_a_finish_script_that_runs_stage4_gets_stage4() {
         let d = tmp("finish");
-        let f = d.join("finish");
-        assert!(!finish_runs_stage4(&f));
-        fs::write(&f, "#!/bin/sh\nexec /usr/bin/kiss-s6 stage4\n").unwrap();
-        assert!(!finish_runs_stage4(&f), "not executable");
-        fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        assert!(finish_runs_stage4(&f));
+        let (f, kiss) = (d.join("finish"), d.join("kiss-s6"));
+        let runs = format!("#!/bin/sh\nexec {} stage4\n", kiss.display());
+        let no = |f: &Path| finish_runs_stage4(f).unwrap_err();
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()));
+        exe(&kiss, "", 0o755);
+        exe(&f, &runs, 0o644);
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()), "not executable");
+        exe(&f, &runs, 0o755);
+        assert_eq!(finish_runs_stage4(&f), Ok(()));
+        // What it needs must be there: the kiss-s6 it execs (a broken upgrade)…
+        exe(&kiss, "", 0o644);
+        assert_eq!(no(&f), format!("{} runs {}, which is missing or not executable", f.display(), kiss.display()));
+        fs::remove_file(&kiss).unwrap();
+        assert_eq!(no(&f), format!("{} runs {}, which is missing or not executable", f.display(), kiss.display()));
+        exe(&kiss, "", 0o755);
+        // …and its interpreter.
+        exe(&f, &runs.replace("/bin/sh", "/nonexistent/sh"), 0o755);
+        assert_eq!(no(&f), format!("the interpreter of {}, /nonexistent/sh, is missing or not executable", f.display()));
+        exe(&d.join("sh"), "", 0o644);
+        exe(&f, &runs.replace("/bin/sh", &d.join("sh").display().to_string()), 0o755);
+        assert!(no(&f).ends_with("sh, is missing or not executable"), "{}", no(&f));
+        exe(&f, &runs.replace("#!/bin/sh\n", ""), 0o755);
+        assert_eq!(no(&f), format!("{} has no #! line", f.display()));
         // An older run-image's: sync and reboot at once.
-        fs::write(&f, "#!/usr/bin/execlineb -P\n/usr/bin/kiss-s6 reboot -f\n").unwrap();
-        assert!(!finish_runs_stage4(&f));
-        // The shipped one.
+        exe(&f, "#!/usr/bin/execlineb -P\n/usr/bin/kiss-s6 reboot -f\n", 0o755);
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()));
+        // The shipped one: it runs /usr/bin/kiss-s6 (not on this host, maybe: then said).
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kiss-s6-scripts/run-image/service/.s6-svscan/finish");
-        assert!(finish_runs_stage4(&shipped), "{}", shipped.display());
+        let text = fs::read_to_string(&shipped).unwrap();
+        assert_eq!(finish_target(&text), Some("/usr/bin/kiss-s6"));
+        match crate::emergency::find_first(&["/usr/bin/kiss-s6"]) {
+            Some(_) => assert_eq!(finish_runs_stage4(&shipped), Ok(())),
+            None => assert!(no(&shipped).ends_with("runs /usr/bin/kiss-s6, which is missing or not executable"), "{}", no(&shipped)),
+        }
+        assert_eq!(finish_target("# exec /x/kiss-s6 stage4\n  exec kiss-s6 stage4 -c /l\n"), Some("kiss-s6"));
+        assert_eq!(finish_target("exec /x/kiss-s6 reboot\n"), None);
         let o = parse(a(&["--scandir", d.to_str().unwrap()]), 10).unwrap();
-        assert!(hand_over(&o, &d).ends_with("does not run kiss-s6 stage4"));
+        let not = hand_over(&o, &d, Duration::ZERO);
+        assert!(not.why.ends_with("does not run kiss-s6 stage4") && !not.asked, "{not:?}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The stage-4 instance keeps the marker when s6-svscan was asked to exit and has not yet
+    /// (a late pid-1 stage 4 reads the action from it), and removes it otherwise (a restart
+    /// of a stage 4 that died must not loop).
+    #[test]
+    fn the_marker_stays_for_a_late_pid1_once_s6_svscan_was_asked() {
+        let d = tmp("late");
+        let (scan, svc, proc_root) = (d.join("scan"), d.join("svc"), d.join("proc"));
+        for dir in [scan.join(".s6-svscan"), svc.clone(), proc_root.join("1")] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(proc_root.join("1/comm"), "s6-svscan\n").unwrap();
+        exe(&d.join("kiss-s6"), "", 0o755);
+        exe(&scan.join(SVSCAN_FINISH), &format!("#!/bin/sh\nexec {}/kiss-s6 stage4\n", d.display()), 0o755);
+        let control = scan.join(SVSCAN_CONTROL);
+        nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o600)).unwrap();
+        // s6-svscan's end of its control fifo.
+        let mut svscan = fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NONBLOCK).open(&control).unwrap();
+        let o = parse(a(&["--scandir", scan.to_str().unwrap(), "-c", d.to_str().unwrap()]), 10).unwrap();
+        let marker = svc.join(STAGE4_MARKER);
+        let run = |sys: &mut FakeSys| {
+            write_marker(&svc, Action::Poweroff).unwrap();
+            stage4_here(sys, Action::Poweroff, &o, &proc_root, &svc, Duration::from_millis(50))
+        };
+        let mut sys = FakeSys::new();
+        let e = run(&mut sys);
+        let mut got = [0u8; 8];
+        assert_eq!(svscan.read(&mut got).unwrap(), 1, "b sent");
+        assert_eq!(got[0], b'b');
+        assert_eq!(fs::read(&marker).unwrap(), b"p\n", "kept for pid 1");
+        // Stage 4 ran here all the same, to its reboot(2) (which the fake fails).
+        assert_eq!(sys.calls.last().map(String::as_str), Some("reboot poweroff"), "{e}");
+        // Not asked (a finish script of an older run-image): the marker goes first.
+        fs::write(scan.join(SVSCAN_FINISH), "#!/bin/sh\nexec reboot -f\n").unwrap();
+        let mut sys = FakeSys::new();
+        run(&mut sys);
+        assert!(!marker.exists());
+        assert!(svscan.read(&mut got).is_err(), "nothing sent");
+        assert_eq!(sys.calls.last().map(String::as_str), Some("reboot poweroff"));
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -982,7 +1101,9 @@ mod tests {
                 "mount  /  0x21 ",
                 "is_machine",
                 "freeze /",
-                "reboot halt"
+                "reboot halt",
+                // reboot(2) failed: the machine stays up, and / must not stay frozen.
+                "thaw /"
             ]
         );
         assert_eq!(e.code, 111);

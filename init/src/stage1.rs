@@ -479,9 +479,8 @@ pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> 
     if md.permissions().mode() & 0o111 == 0 {
         return (true, format!("{} is not executable", script.display()));
     }
-    let first = fs::read(&script).ok().and_then(|b| b.split(|c| *c == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()));
-    if let Some(interp) = first.as_deref().and_then(|l| l.strip_prefix("#!")).and_then(|l| l.split_whitespace().next()) {
-        match fs::metadata(interp) {
+    if let Some(interp) = fs::read(&script).ok().and_then(|b| crate::child::interpreter(&b)) {
+        match fs::metadata(&interp) {
             Err(e) => return (true, format!("the interpreter of {}, {interp}: {} (is execline installed?)", script.display(), msg::io_desc(&e))),
             Ok(m) if m.permissions().mode() & 0o111 == 0 => return (true, format!("the interpreter of {}, {interp}, is not executable", script.display())),
             Ok(_) => {}

@@ -184,6 +184,21 @@ pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
     failures
 }
 
+/// Everything `mountinfo` lists unmounted (`mounts::umount_plan`), `/` remounted read-only
+/// last even when the table does not list it (a chroot's, or no table at all). Returns how
+/// many steps failed, said on the console.
+pub fn unmount_all(sys: &mut dyn Sys, mountinfo: &str) -> usize {
+    let mut plan = crate::mounts::umount_plan(&crate::mounts::parse_mountinfo(mountinfo));
+    if !plan.iter().any(|s| *s == Step::RemountRo("/".into())) {
+        plan.push(Step::RemountRo("/".into()));
+    }
+    let failures = execute_plan(sys, &plan);
+    if failures > 0 {
+        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
+    }
+    failures
+}
+
 /// At the end of stage 4, after the unmount plan and a sync: is the filesystem of `/` really
 /// read-only (the mount table's super options, read again)? If not, retry the remount
 /// (three times, `pause` apart: a process may still be going away), name the deleted files
