@@ -375,8 +375,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             for sp in tl.spans.iter_mut() {
                 sp.kind = db.kinds.get(&sp.name).copied();
             }
-            let targets = status::closure(&live, &db, std::slice::from_ref(&level)).map(|c| c.into_iter().collect()).unwrap_or_default();
-            (status::dependencies(&live, &db), targets)
+            let targets = status::closure(&db, std::slice::from_ref(&level)).map(|c| c.into_iter().collect()).unwrap_or_default();
+            (status::dependencies(&db), targets)
         }
         Err(e) => {
             notes.push(format!("no dependencies, so no critical chain: {}", e.text));
