@@ -69,3 +69,18 @@ pub fn fifo(scandir: &Path, service: &str) -> PathBuf {
 pub fn stage4_marker(scandir: &Path) -> PathBuf {
     scandir.join(SHUTDOWND).join(STAGE4_MARKER)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths pid 1's stage 4 and the clients find, spelled out: the run-image's shell
+    /// scripts and s6-linux-init's clients use these very names.
+    #[test]
+    fn the_paths_are_s6_linux_init_s() {
+        let scan = Path::new(SCANDIR);
+        assert_eq!(stage4_marker(scan), Path::new("/run/service/s6-linux-init-shutdownd/stage4"));
+        assert_eq!(fifo(scan, SHUTDOWND), Path::new("/run/service/s6-linux-init-shutdownd/fifo"));
+        assert_eq!(fifo(scan, LOGGER), Path::new("/run/service/s6-svscan-log/fifo"));
+    }
+}
