@@ -18,6 +18,7 @@ use crate::bootlog::{self, Event, Line};
 use crate::decimal::fixed;
 use crate::sort::map_of;
 use crate::msg::{Error, Result};
+use crate::runimage;
 use crate::status::{self, Kind};
 
 /// One service's start during the boot, in seconds of uptime.
@@ -347,7 +348,7 @@ fn write_out(path: &Path, text: &str) -> Result<()> {
 pub fn main(args: Vec<OsString>) -> Result<i32> {
     let usage = "usage: kiss-s6 analyze [--log DIR] [--live DIR] [--svg FILE|-]";
     let mut p = lexopt::Parser::from_args(args);
-    let (mut logdir, mut live, mut svg) = (PathBuf::from(bootlog::LOG_DIR), PathBuf::from(status::LIVE), None);
+    let (mut logdir, mut live, mut svg) = (PathBuf::from(runimage::LOG_DIR), PathBuf::from(runimage::S6RC_LIVE), None);
     while let Some(arg) = p.next()? {
         match arg {
             Long("log") => logdir = p.value()?.into(),
@@ -374,8 +375,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             for sp in tl.spans.iter_mut() {
                 sp.kind = db.kinds.get(&sp.name).copied();
             }
-            let targets = status::closure(&live, &db, std::slice::from_ref(&level)).map(|c| c.into_iter().collect()).unwrap_or_default();
-            (status::dependencies(&live, &db), targets)
+            let targets = status::closure(&db, std::slice::from_ref(&level)).map(|c| c.into_iter().collect()).unwrap_or_default();
+            (status::dependencies(&db), targets)
         }
         Err(e) => {
             notes.push(format!("no dependencies, so no critical chain: {}", e.text));

@@ -13,9 +13,6 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The catch-all logger's directory.
-pub const LOG_DIR: &str = "/run/uncaught-logs";
-
 /// TAI - UTC since 2017 (10 s at 1972 plus 27 leap seconds). skalibs stamps with real TAI
 /// (its leap-second table), so this is what separates s6-log's labels from the clock.
 const TAI_MINUS_UTC: u64 = 37;

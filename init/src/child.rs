@@ -121,6 +121,13 @@ fn waitpid(pid: Pid, flags: i32) -> io::Result<Option<Status>> {
     }
 }
 
+/// The interpreter a script's `#!` line names (its first word), if it has one: what
+/// execve(2) needs besides the script itself.
+pub fn interpreter(script: &[u8]) -> Option<String> {
+    let first = script.split(|&c| c == b'\n').next()?.strip_prefix(b"#!")?;
+    String::from_utf8_lossy(first).split_whitespace().next().map(str::to_string)
+}
+
 /// Wait for one child's end.
 pub fn wait(pid: Pid) -> io::Result<Status> {
     waitpid(pid, 0)?.ok_or_else(|| io::Error::other("waitpid returned no status"))

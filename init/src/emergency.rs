@@ -20,7 +20,6 @@ use nix::sys::stat::Mode;
 use nix::unistd::{fork, setsid, ForkResult};
 
 use crate::msg::{self, Error};
-use crate::mounts;
 use crate::sys::{RealSys, Sys};
 
 const SHELL_CANDIDATES: [&str; 6] =
@@ -183,14 +182,7 @@ pub fn make_safe(sys: &mut dyn Sys, mountinfo: &mut dyn FnMut() -> String, proc_
         std::thread::sleep(pause);
     }
     sys.sync();
-    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(&mountinfo()));
-    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
-        plan.push(mounts::Step::RemountRo("/".into()));
-    }
-    let failures = mounts::execute_plan(sys, &plan);
-    if failures > 0 {
-        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only: synced, rebooting anyway"));
-    }
+    crate::stage4::unmount_all(sys, &mountinfo());
     sys.sync();
     let end = crate::stage4::make_root_safe(sys, proc_root, pause);
     crate::stage4::reboot_after(sys, RebootMode::RB_AUTOBOOT, end)

@@ -20,32 +20,18 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lexopt::prelude::*;
-use nix::sys::reboot::RebootMode;
 
 use crate::child;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Request, CANCEL, MAX_GRACE_MS};
+use crate::runimage;
 use crate::sys::{RealSys, Sys};
 
-pub const SCANDIR: &str = "/run/service";
-pub const SHUTDOWND_DIR: &str = "s6-linux-init-shutdownd";
-pub const RUNLEVELD_DIR: &str = "s6-linux-init-runleveld";
 pub const SHUTDOWN_ALLOW: &str = "/etc/shutdown.allow";
-/// `KISS_S6_SCANDIR` moves the scandir the clients talk to (tests). It grants nothing: the
-/// fifo's and socket's own permissions decide who may talk to the daemons.
-pub const SCANDIR_ENV: &str = "KISS_S6_SCANDIR";
-
-pub fn scandir() -> PathBuf {
-    std::env::var_os(SCANDIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(SCANDIR))
-}
-
-pub fn shutdownd_fifo() -> PathBuf {
-    scandir().join(SHUTDOWND_DIR).join("fifo")
-}
 
 /// What `halt`/`poweroff`/`reboot` were asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,20 +82,12 @@ pub fn parse_hpr(applet: &str, args: Vec<OsString>) -> Result<HprOpts> {
     Ok(HprOpts { action, force, no_sync, wtmp_only })
 }
 
-fn reboot_mode(a: Action) -> RebootMode {
-    match a {
-        Action::Halt => RebootMode::RB_HALT_SYSTEM,
-        Action::Poweroff => RebootMode::RB_POWER_OFF,
-        _ => RebootMode::RB_AUTOBOOT,
-    }
-}
-
 /// `-f`: sync (unless `no_sync`) then reboot(2). Only returns on failure.
 pub fn force(sys: &mut dyn Sys, action: Action, no_sync: bool) -> Error {
     if !no_sync {
         sys.sync();
     }
-    let e = sys.reboot(reboot_mode(action));
+    let e = sys.reboot(action.reboot_mode());
     Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
@@ -128,7 +106,7 @@ pub fn require_root(applet: &str) -> Result<()> {
 /// creates the fifo: with no shutdownd the open fails (ENXIO: no reader; ENOENT: not booted
 /// with kiss-s6 or s6-linux-init). `hint` tells the user what to do then.
 pub fn send(bytes: &[u8], hint: &str) -> Result<()> {
-    let fifo = shutdownd_fifo();
+    let fifo = runimage::fifo(&runimage::scandir(), runimage::SHUTDOWND);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
@@ -425,7 +403,7 @@ pub fn parse_telinit(args: Vec<OsString>) -> Result<String> {
 pub fn telinit_main(args: Vec<OsString>) -> Result<i32> {
     let level = parse_telinit(args)?;
     require_root("telinit")?;
-    let sock = scandir().join(RUNLEVELD_DIR).join("s");
+    let sock = runimage::scandir().join(runimage::RUNLEVELD).join("s");
     let argv = ["s6-sudo", "-e", "-T", "3600000", "--"].map(OsStr::new);
     let status = child::run(&[&argv[..], &[sock.as_os_str(), level.as_ref()]].concat(), &child::Setup::default())
         .map_err(|e| Error::io("spawn s6-sudo", &e))?;

@@ -10,6 +10,7 @@
 //! - `stage4`    stage 4 as pid 1 (s6-svscan's finish), and the check that `/` went read-only
 //! - `hpr`       the clients: halt, poweroff, reboot, shutdown, telinit, s6-linux-init-hpr
 //! - `protocol`  the 17-byte shutdownd fifo request, byte-compatible with s6-linux-init
+//! - `runimage`  the names under /run (scandir, services, fifos, markers) all of them share
 //! - `mounts`    /proc/self/mountinfo parsing, the unmount plan, `kiss-s6 mountpoint`
 //! - `tree`      s6-rc source trees: check, order, compile, enable, disable
 //! - `status`    live service states; `analyze`: the last boot's timeline and chart
@@ -33,6 +34,7 @@ pub mod mounts;
 pub mod msg;
 pub mod protocol;
 pub mod pseudofs;
+pub mod runimage;
 pub mod s6conf;
 pub mod s6rcdb;
 pub mod seed;

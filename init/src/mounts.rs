@@ -1,15 +1,15 @@
-//! Mount table: `/proc/self/mountinfo` parsing, the stage-4 unmount plan and its execution,
-//! and `kiss-s6 mountpoint` (busybox-static and some toybox builds lack the applet).
+//! Mount table: `/proc/self/mountinfo` parsing, the stage-4 unmount plan, and
+//! `kiss-s6 mountpoint` (busybox-static and some toybox builds lack the applet). Only reads:
+//! the plan is carried out through the `Sys` seam by `stage4::execute_plan`, and `sys`
+//! reads the table through this module, which therefore knows nothing of `Sys`.
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use nix::errno::Errno;
-use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{lstat, stat};
 
 use crate::msg::{self, Error, Result};
-use crate::sys::Sys;
 
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
     let mut plan = Vec::new();
     for i in order {
         let m = &mounts[i];
-        if keep[i] || m.target == "/run" || m.target == "/" || m.fstype == "rootfs" {
+        if keep[i] || m.target == crate::runimage::RUN || m.target == "/" || m.fstype == "rootfs" {
             continue;
         }
         if is_network_fs(&m.fstype) {
@@ -152,34 +152,6 @@ pub fn umount_plan(mounts: &[Mount]) -> Vec<Step> {
         plan.push(Step::RemountRo("/".into()));
     }
     plan
-}
-
-/// A read-only remount of the filesystem on `target` (its superblock, not a bind view).
-pub fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
-    sys.mount("", target, "", MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, "")
-}
-
-/// Run the plan; returns the number of failures (each already warned about).
-pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
-    let mut failures = 0;
-    for step in plan {
-        let r = match step {
-            Step::Umount(t) => match sys.umount(t, MntFlags::empty()) {
-                Err(Errno::EBUSY) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
-                // Not a mount point (any more: a parent was detached, or a user namespace's
-                // locked mount) or gone: nothing to do.
-                Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
-                r => r.map_err(|e| (format!("unmount {t}"), e)),
-            },
-            Step::Detach(t) => sys.umount(t, MntFlags::MNT_DETACH).map_err(|e| (format!("detach {t}"), e)),
-            Step::RemountRo(t) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
-        };
-        if let Err((what, e)) = r {
-            msg::warn(format!("unable to {what}: {}", e.desc()));
-            failures += 1;
-        }
-    }
-    failures
 }
 
 /// Is `path` a mount point? Works without /proc (stage 1 runs before it is mounted): a
@@ -266,7 +238,6 @@ pub fn mountpoint_main(args: Vec<OsString>) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::FakeSys;
 
     /// An inherited /dev/shm under a fresh /dev is hidden, though mountinfo lists it; one
     /// mounted on the new /dev is not; a root moved into place last hides nothing.
@@ -332,29 +303,6 @@ mod tests {
                 Step::RemountRo("/".into()),
             ]
         );
-    }
-
-    #[test]
-    fn ebusy_falls_back_to_readonly_remount_and_counts_failures() {
-        let plan = vec![Step::Umount("/home".into()), Step::RemountRo("/".into()), Step::Detach("/n".into())];
-        let mut sys = FakeSys::new().fail_on("umount /home", Errno::EBUSY).fail_on("umount /n", Errno::EPERM);
-        let failures = execute_plan(&mut sys, &plan);
-        assert_eq!(failures, 1);
-        assert_eq!(
-            sys.calls,
-            vec![
-                "umount /home 0x0".to_string(),
-                "mount  /home  0x21 ".to_string(),
-                "mount  /  0x21 ".to_string(),
-                "umount /n 0x2".to_string(),
-            ]
-        );
-    }
-
-    #[test]
-    fn root_remount_failure_is_reported() {
-        let mut sys = FakeSys::new().fail_on("mount  / ", Errno::EBUSY);
-        assert_eq!(execute_plan(&mut sys, &[Step::RemountRo("/".into())]), 1);
     }
 
     #[test]

@@ -48,6 +48,17 @@ impl Action {
             Action::Stop => "stop",
         }
     }
+
+    /// What reboot(2) is asked to do at the end of stage 4 (or at once with `-f`). `Stop`
+    /// never gets there; should it, a reboot leaves the machine usable.
+    pub fn reboot_mode(self) -> nix::sys::reboot::RebootMode {
+        use nix::sys::reboot::RebootMode;
+        match self {
+            Action::Halt => RebootMode::RB_HALT_SYSTEM,
+            Action::Poweroff => RebootMode::RB_POWER_OFF,
+            Action::Reboot | Action::Stop => RebootMode::RB_AUTOBOOT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

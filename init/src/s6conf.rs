@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 pub const FILE: &str = "etc/s6.conf";
 
 /// The keys kiss-s6 reads, with its defaults.
-pub const LIVEDIR: (&str, &str) = ("livedir", "/run/s6-rc");
+pub const LIVEDIR: (&str, &str) = ("livedir", crate::runimage::S6RC_LIVE);
 pub const BOOTDB: (&str, &str) = ("bootdb", "/etc/s6-rc/compiled");
-pub const SCANDIR: (&str, &str) = ("scandir", "/run/service");
+pub const SCANDIR: (&str, &str) = ("scandir", crate::runimage::SCANDIR);
 pub const REPODIR: (&str, &str) = ("repodir", "/var/lib/s6-rc/repository");
 
 /// The value of `key` in `text`, the last line naming it winning (as envfile does), or None.

@@ -32,9 +32,11 @@
 //! `kiss-s6 shutdownd` finds `./stage4` (holding the action byte). It asks s6-svscan to exit
 //! into `.s6-svscan/finish`, which makes pid 1 `kiss-s6 stage4` (see `stage4`: pid 1 must
 //! drop the files of `/` it maps, or `/` cannot go read-only after an upgrade). Only when
-//! that cannot happen (a finish script of an older run-image, pid 1 not exiting) does this
-//! instance do stage 4 itself: unmount everything (see `mounts::umount_plan`), remount `/`
-//! read-only, rc.shutdown.final, sync, check `/` (`stage4::make_root_safe`), reboot(2).
+//! that cannot happen (a finish script of an older run-image, its interpreter or kiss-s6
+//! gone, pid 1 not exiting) does this instance do stage 4 itself: unmount everything (see
+//! `mounts::umount_plan`), remount `/` read-only, rc.shutdown.final, sync, check `/`
+//! (`stage4::make_root_safe`), reboot(2) (`stage4::reboot_after`: a frozen `/` is thawed
+//! when it fails).
 //! The readiness fd is close-on-exec: no script inherits it.
 //!
 //! **Safety rail.** Nothing destructive (rc.shutdown for h/p/r, kill(-1), stage 4) happens
@@ -53,25 +55,16 @@ use lexopt::prelude::*;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::reboot::RebootMode;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
 
 use crate::child;
-use crate::mounts;
 use crate::msg::{self, Error, Result};
 use crate::protocol::{Action, Decoder, Message, MAX_GRACE_MS};
+use crate::runimage::{FIFO, FINISH_RUNS, LOGGER, SCANDIR, SHUTDOWND, STAGE4_MARKER, STAGE4_MARKER_NEW, SVSCAN_CONTROL, SVSCAN_FINISH};
 use crate::sys::{RealSys, Sys};
 
 pub const LIBDIR: &str = "/usr/lib/kiss-s6";
-pub const SCANDIR: &str = "/run/service";
-pub const SERVICE_NAME: &str = "s6-linux-init-shutdownd";
-/// The catch-all logger: stays supervised until the end, like s6-linux-init's.
-pub const LOGGER_NAME: &str = "s6-svscan-log";
-/// The request fifo, relative to the service directory (our cwd).
-pub const FIFO: &str = "fifo";
-/// The marker left for the restarted instance; holds the action byte and a newline.
-pub const STAGE4_FILE: &str = "stage4";
 /// Bound on rc.shutdown and rc.shutdown.final. rc.shutdown stops every s6-rc service, which
 /// can legitimately take a while (databases, slow disks), so this is long and independent of
 /// the grace time; but a hung script must never keep the machine from powering off.
@@ -160,7 +153,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let proc_root = Path::new("/proc");
 
     // A restarted instance after stage 3: stage 4, by pid 1 if it can.
-    match fs::read(STAGE4_FILE) {
+    match fs::read(STAGE4_MARKER) {
         Ok(bytes) => {
             if let Some(fd) = o.notif_fd {
                 // SAFETY: the supervisor's readiness fd, ours; this instance never reports ready.
@@ -168,15 +161,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             }
             redirect_output(&o.console);
             if let Err(e) = rail(proc_root, o.safety_rail, "run stage 4") {
-                let _ = fs::remove_file(STAGE4_FILE);
+                let _ = fs::remove_file(STAGE4_MARKER);
                 return Err(e);
             }
             let action = marker_action(&bytes);
-            let why = hand_over(&o, proc_root);
-            msg::warn(format!("{why}: stage 4 runs here, in shutdownd"));
-            // Gone first: should stage 4 die, a restart must not loop through it every second.
-            let _ = fs::remove_file(STAGE4_FILE);
-            let e = stage4(&mut sys, action, &o);
+            let e = stage4_here(&mut sys, action, &o, proc_root, Path::new("."), HANDOVER_WAIT);
             msg::print_fatal(&e);
             // Exiting would make s6-supervise run us again, for nothing: stay, so the console
             // keeps showing why the machine did not go down.
@@ -185,13 +174,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => msg::warn(format!("unable to read {STAGE4_FILE}: {}", msg::io_desc(&e))),
+        Err(e) => msg::warn(format!("unable to read {STAGE4_MARKER}: {}", msg::io_desc(&e))),
     }
 
     if let Err(e) = prepare_marker(Path::new(".")) {
         msg::warn(format!("{e}: the stage-4 marker will need room in /run at shutdown"));
     }
-    let (action, grace_ms) = stage3_wait(&o, proc_root)?;
+    let (action, grace_ms) = stage3_wait(&mut sys, &o, proc_root)?;
     redirect_output(&o.console);
     stage3_finish(&mut sys, action, grace_ms, &o, proc_root)?;
     Ok(0)
@@ -235,7 +224,7 @@ pub fn rail(proc_root: &Path, enabled: bool, what: &str) -> Result<()> {
 /// Open our fifo and serve requests until one's deadline passes with an action other than
 /// `Stop`; returns that action and the grace time to use. The fifo is closed on return, so
 /// clients get ENXIO from then on.
-pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
+pub fn stage3_wait(sys: &mut dyn Sys, o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
     let mut rd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
@@ -291,7 +280,7 @@ pub fn stage3_wait(o: &Opts, proc_root: &Path) -> Result<(Action, u32)> {
                 }
             }
             msg::info(format!("running {}", o.libdir.join("rc.shutdown").display()));
-            run_script(&o.libdir.join("rc.shutdown"), o.script_timeout_ms, true);
+            run_script(sys, &o.libdir.join("rc.shutdown"), o.script_timeout_ms, true);
             if action != Action::Stop {
                 return Ok((action, grace_ms));
             }
@@ -343,7 +332,7 @@ pub enum ScriptEnd {
 /// one child only (never a global waitpid: that would steal other children's statuses), at
 /// most `timeout_ms`. Failures are warned about and the caller carries on, as s6-linux-init
 /// does: the shutdown completes regardless. A missing script is silent when `required` is false.
-pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
+pub fn run_script(sys: &mut dyn Sys, path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
     let setup = child::Setup { null_stdin: true, own_group: true, ..child::Setup::default() };
     let pid = match child::spawn(&[path.as_os_str()], &setup) {
         Ok(c) => c,
@@ -376,8 +365,8 @@ pub fn run_script(path: &Path, timeout_ms: u64, required: bool) -> ScriptEnd {
                     path.display(),
                     timeout_ms
                 ));
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                let _ = sys.kill(-pid.as_raw(), Signal::SIGKILL);
+                let _ = sys.kill(pid.as_raw(), Signal::SIGKILL);
                 let _ = child::wait(pid);
                 return ScriptEnd::TimedOut;
             }
@@ -428,14 +417,11 @@ pub fn stage3_finish(sys: &mut dyn Sys, action: Action, grace_ms: u32, o: &Opts,
     Ok(())
 }
 
-/// The marker's file before it is renamed into place.
-const MARKER_NEW: &str = "stage4.new";
-
 /// At start-up, while /run has room: `stage4.new` with two bytes in it, so that leaving the
 /// marker at shutdown allocates nothing (one byte overwritten in a page the file already
 /// has, then a rename), whatever users or services did to /run since.
 pub fn prepare_marker(dir: &Path) -> Result<()> {
-    let tmp = dir.join(MARKER_NEW);
+    let tmp = dir.join(STAGE4_MARKER_NEW);
     fs::write(&tmp, b"?\n").map_err(|e| Error::io(format!("write {}", tmp.display()), &e))
 }
 
@@ -443,8 +429,8 @@ pub fn prepare_marker(dir: &Path) -> Result<()> {
 /// `stage4.new` in place (written whole when it is missing), then renamed.
 pub fn write_marker(dir: &Path, action: Action) -> Result<()> {
     use std::os::unix::fs::FileExt;
-    let tmp = dir.join(MARKER_NEW);
-    let dst = dir.join(STAGE4_FILE);
+    let tmp = dir.join(STAGE4_MARKER_NEW);
+    let dst = dir.join(STAGE4_MARKER);
     let bytes = [action.byte(), b'\n'];
     let wrote = match fs::OpenOptions::new().write(true).open(&tmp) {
         Ok(f) => f.write_all_at(&bytes, 0),
@@ -461,7 +447,7 @@ pub fn marker_action(bytes: &[u8]) -> Action {
     match bytes.first().copied().and_then(Action::from_byte) {
         Some(a) if a != Action::Stop => a,
         _ => {
-            msg::warn(format!("{STAGE4_FILE}: bad contents {bytes:?}: rebooting"));
+            msg::warn(format!("{STAGE4_MARKER}: bad contents {bytes:?}: rebooting"));
             Action::Reboot
         }
     }
@@ -470,25 +456,67 @@ pub fn marker_action(bytes: &[u8]) -> Action {
 /// How long the stage-4 instance waits for pid 1 to exit into `.s6-svscan/finish`.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 
-/// Does `finish` run kiss-s6's stage 4? The run-image of this version's does; one copied
-/// into /run at boot by an older kiss-s6 (upgraded since) reboots at once instead.
-pub fn finish_runs_stage4(finish: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let mark = crate::stage4::FINISH_RUNS.as_bytes();
-    fs::metadata(finish).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        && fs::read(finish).is_ok_and(|b| b.windows(mark.len()).any(|w| w == mark))
+/// The program the script `text` runs as `kiss-s6 stage4`: the word before ` stage4` on
+/// the first line that is not a comment and has one, as written (`/usr/bin/kiss-s6`).
+pub fn finish_target(text: &str) -> Option<&str> {
+    let word_end = FINISH_RUNS.len() - " stage4".len();
+    text.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
+        let at = l.find(FINISH_RUNS)? + word_end;
+        let start = l[..at].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        Some(&l[start..at])
+    })
+}
+
+/// Does `finish` run kiss-s6's stage 4? The run-image of this version's does (one copied
+/// into /run at boot by an older kiss-s6, upgraded since, reboots at once instead), and only
+/// when what it needs is there: its `#!` interpreter and the kiss-s6 it execs (a broken
+/// upgrade may have removed either; the shipped script then reboots by sysrq, which knows
+/// no poweroff, and a failed exec of the script leaves s6-svscan, pid 1, to die). Err: why
+/// not, and stage 4 runs in shutdownd.
+pub fn finish_runs_stage4(finish: &Path) -> std::result::Result<(), String> {
+    let runnable = |p: &str| crate::emergency::find_first(&[p]).is_some();
+    let no = || format!("{} does not run {FINISH_RUNS}", finish.display());
+    let text = match fs::read(finish) {
+        Ok(b) if runnable(&finish.to_string_lossy()) => String::from_utf8_lossy(&b).into_owned(),
+        _ => return Err(no()),
+    };
+    let target = finish_target(&text).ok_or_else(no)?;
+    let Some(interp) = crate::child::interpreter(text.as_bytes()) else {
+        return Err(format!("{} has no #! line", finish.display()));
+    };
+    if !runnable(&interp) {
+        return Err(format!("the interpreter of {}, {interp}, is missing or not executable", finish.display()));
+    }
+    // A bare name is looked up in PATH, which s6-svscan passed on to us and to the script.
+    let found = if target.contains('/') {
+        runnable(target)
+    } else {
+        std::env::var("PATH").unwrap_or_default().split(':').any(|d| runnable(&format!("{d}/{target}")))
+    };
+    if !found {
+        return Err(format!("{} runs {target}, which is missing or not executable", finish.display()));
+    }
+    Ok(())
+}
+
+/// Why [`hand_over`] left stage 4 to this instance, and whether s6-svscan was asked to exit
+/// all the same (`b` is in its control fifo: it may still do so, late).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotHandedOver {
+    pub why: String,
+    pub asked: bool,
 }
 
 /// Stage 4 by pid 1 (see `stage4`): ask s6-svscan to exit (`b`: at once, supervisors left to
 /// stage 4), so that it execs `.s6-svscan/finish`, which execs `kiss-s6 stage4`; then wait
-/// for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only returns, with the
-/// reason, when stage 4 must run here instead.
-pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
-    let finish = o.scandir.join(".s6-svscan/finish");
-    if !finish_runs_stage4(&finish) {
-        return format!("{} does not run {}", finish.display(), crate::stage4::FINISH_RUNS);
+/// (`wait` at most) for pid 1 to stop being s6-svscan, and for pid 1 to end us. Only
+/// returns when stage 4 must run here instead.
+pub fn hand_over(o: &Opts, proc_root: &Path, wait: Duration) -> NotHandedOver {
+    let finish = o.scandir.join(SVSCAN_FINISH);
+    if let Err(why) = finish_runs_stage4(&finish) {
+        return NotHandedOver { why, asked: false };
     }
-    let control = o.scandir.join(".s6-svscan/control");
+    let control = o.scandir.join(SVSCAN_CONTROL);
     // Said first: pid 1 may end us as soon as the byte is in.
     msg::info("asking s6-svscan (pid 1) to exit into its finish script, which runs stage 4");
     let sent = fs::OpenOptions::new()
@@ -497,9 +525,9 @@ pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
         .open(&control)
         .and_then(|mut f| f.write_all(b"b"));
     if let Err(e) = sent {
-        return format!("unable to write to {}: {}", control.display(), msg::io_desc(&e));
+        return NotHandedOver { why: format!("unable to write to {}: {}", control.display(), msg::io_desc(&e)), asked: false };
     }
-    let end = Instant::now() + HANDOVER_WAIT;
+    let end = Instant::now() + wait;
     while Instant::now() < end {
         if pid1_name(proc_root).is_some_and(|n| n != "s6-svscan") {
             // pid 1 is on its way to stage 4, and ends every process: us too.
@@ -509,7 +537,22 @@ pub fn hand_over(o: &Opts, proc_root: &Path) -> String {
         }
         std::thread::sleep(SCAN_INTERVAL);
     }
-    format!("pid 1 is still s6-svscan {} s after it was asked to exit", HANDOVER_WAIT.as_secs())
+    NotHandedOver { why: format!("pid 1 is still s6-svscan {} ms after it was asked to exit", wait.as_millis()), asked: true }
+}
+
+/// The restarted instance's stage 4, its marker (in `dir`) saying `action`: by pid 1 when
+/// [`hand_over`] can make it so, else here. Unless pid 1 was asked to exit, the marker goes
+/// first: should this stage 4 die, a restart must not loop through it every second. Once
+/// asked, pid 1 may still exit, late, into a stage 4 that takes the action from the marker
+/// (and reboots without one): the marker stays, and a restart of ours asks again, `wait`
+/// later. Only returns (an error) when stage 4 failed here.
+pub fn stage4_here(sys: &mut dyn Sys, action: Action, o: &Opts, proc_root: &Path, dir: &Path, wait: Duration) -> Error {
+    let not = hand_over(o, proc_root, wait);
+    msg::warn(format!("{}: stage 4 runs here, in shutdownd", not.why));
+    if !not.asked {
+        let _ = fs::remove_file(dir.join(STAGE4_MARKER));
+    }
+    stage4(sys, action, o)
 }
 
 /// Take every service but ourselves and the catch-all logger out of supervision, as
@@ -529,7 +572,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
     crate::sort::sort_by(&mut names, &Ord::cmp);
     let me = std::process::id();
     for name in names {
-        if name.starts_with('.') || name == SERVICE_NAME || name == LOGGER_NAME {
+        if name.starts_with('.') || name == SHUTDOWND || name == LOGGER {
             continue;
         }
         let from = scandir.join(&name);
@@ -544,7 +587,7 @@ pub fn unsupervise(scandir: &Path) -> Vec<String> {
         write_fifo(&dir.join("supervise/control"), b"d");
         done.push(name);
     }
-    write_fifo(&scandir.join(".s6-svscan/control"), b"an");
+    write_fifo(&scandir.join(SVSCAN_CONTROL), b"an");
     done
 }
 
@@ -606,7 +649,7 @@ pub fn remaining_processes(proc_root: &Path, me: i32) -> Vec<(i32, String)> {
     let is_supervisor = |p: &ProcInfo| p.comm == "s6-supervise" && p.ppid == 1;
     let logger_supervisors: Vec<i32> = all
         .iter()
-        .filter(|p| is_supervisor(p) && Path::new(&p.arg1).file_name().is_some_and(|n| n == LOGGER_NAME))
+        .filter(|p| is_supervisor(p) && Path::new(&p.arg1).file_name().is_some_and(|n| n == LOGGER))
         .map(|p| p.pid)
         .collect();
     let mut left: Vec<(i32, String)> = all
@@ -671,14 +714,6 @@ pub fn kill_all(sys: &mut dyn Sys, grace_ms: u32, proc_root: &Path) {
     }
 }
 
-pub fn reboot_mode(a: Action) -> RebootMode {
-    match a {
-        Action::Halt => RebootMode::RB_HALT_SYSTEM,
-        Action::Poweroff => RebootMode::RB_POWER_OFF,
-        _ => RebootMode::RB_AUTOBOOT,
-    }
-}
-
 /// Stage 4 on the real machine: read the mount table and run [`stage4_with`].
 pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
     let text = match fs::read_to_string("/proc/self/mountinfo") {
@@ -691,8 +726,7 @@ pub fn stage4(sys: &mut dyn Sys, action: Action, o: &Opts) -> Error {
     let final_script = o.libdir.join("rc.shutdown.final");
     let timeout = o.script_timeout_ms;
     let mut run_final = |sys: &mut dyn Sys| {
-        let _ = sys;
-        run_script(&final_script, timeout, false);
+        run_script(sys, &final_script, timeout, false);
     };
     stage4_with(sys, action, &text, &mut run_final, Path::new("/proc"), Duration::from_millis(200))
 }
@@ -710,19 +744,12 @@ pub fn stage4_with(
     pause: Duration,
 ) -> Error {
     msg::info("unmounting filesystems...");
-    let mut plan = mounts::umount_plan(&mounts::parse_mountinfo(mountinfo));
-    if !plan.iter().any(|s| *s == mounts::Step::RemountRo("/".into())) {
-        plan.push(mounts::Step::RemountRo("/".into()));
-    }
-    let failures = mounts::execute_plan(sys, &plan);
-    if failures > 0 {
-        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
-    }
+    crate::stage4::unmount_all(sys, mountinfo);
     final_script(sys);
     sys.sync();
-    crate::stage4::make_root_safe(sys, proc_root, pause);
+    let end = crate::stage4::make_root_safe(sys, proc_root, pause);
     msg::info(format!("{}: calling reboot(2)", action.name()));
-    let e = sys.reboot(reboot_mode(action));
+    let e = crate::stage4::reboot_after(sys, action.reboot_mode(), end);
     Error::sys(format!("{} the system: reboot(2)", action.name()), e)
 }
 
@@ -803,9 +830,9 @@ mod tests {
         assert!(sys.calls.is_empty(), "nothing may be sent: {:?}", sys.calls);
         // The marker would be in the cwd (the package's directory): removed, so that one
         // written here cannot fail the next run (as it did under cargo-mutants).
-        let marker = Path::new(STAGE4_FILE).exists();
-        let _ = fs::remove_file(STAGE4_FILE);
-        assert!(!marker, "stage 3 refused, yet wrote {STAGE4_FILE}");
+        let marker = Path::new(STAGE4_MARKER).exists();
+        let _ = fs::remove_file(STAGE4_MARKER);
+        assert!(!marker, "stage 3 refused, yet wrote {STAGE4_MARKER}");
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -880,16 +907,16 @@ mod tests {
     fn marker_is_written_atomically() {
         let d = tmp("marker");
         write_marker(&d, Action::Halt).unwrap();
-        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"h\n");
-        assert!(!d.join("stage4.new").exists());
+        assert_eq!(fs::read(d.join(STAGE4_MARKER)).unwrap(), b"h\n");
+        assert!(!d.join(STAGE4_MARKER_NEW).exists());
         // Prepared at start-up: written in place, then renamed (the inode is the prepared one).
-        fs::remove_file(d.join(STAGE4_FILE)).unwrap();
+        fs::remove_file(d.join(STAGE4_MARKER)).unwrap();
         prepare_marker(&d).unwrap();
-        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join("stage4.new")).unwrap());
+        let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_MARKER_NEW)).unwrap());
         write_marker(&d, Action::Poweroff).unwrap();
-        assert_eq!(fs::read(d.join(STAGE4_FILE)).unwrap(), b"p\n");
-        assert_eq!(std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_FILE)).unwrap()), ino);
-        assert!(!d.join("stage4.new").exists());
+        assert_eq!(fs::read(d.join(STAGE4_MARKER)).unwrap(), b"p\n");
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&fs::metadata(d.join(STAGE4_MARKER)).unwrap()), ino);
+        assert!(!d.join(STAGE4_MARKER_NEW).exists());
         // What a marker says: S or garbage reboots.
         assert_eq!(marker_action(b"p\n"), Action::Poweroff);
         assert_eq!(marker_action(b"S\n"), Action::Reboot);
@@ -897,30 +924,102 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    /// A file made executable (or not).
+    fn exe(path: &Path, text: &str, mode: u32) {
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+
     #[test]
     fn only_a_finish_script_that_runs_stage4_gets_stage4() {
         let d = tmp("finish");
-        let f = d.join("finish");
-        assert!(!finish_runs_stage4(&f));
-        fs::write(&f, "#!/bin/sh\nexec /usr/bin/kiss-s6 stage4\n").unwrap();
-        assert!(!finish_runs_stage4(&f), "not executable");
-        fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        assert!(finish_runs_stage4(&f));
+        let (f, kiss) = (d.join("finish"), d.join("kiss-s6"));
+        let runs = format!("#!/bin/sh\nexec {} stage4\n", kiss.display());
+        let no = |f: &Path| finish_runs_stage4(f).unwrap_err();
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()));
+        exe(&kiss, "", 0o755);
+        exe(&f, &runs, 0o644);
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()), "not executable");
+        exe(&f, &runs, 0o755);
+        assert_eq!(finish_runs_stage4(&f), Ok(()));
+        // What it needs must be there: the kiss-s6 it execs (a broken upgrade)…
+        exe(&kiss, "", 0o644);
+        assert_eq!(no(&f), format!("{} runs {}, which is missing or not executable", f.display(), kiss.display()));
+        fs::remove_file(&kiss).unwrap();
+        assert_eq!(no(&f), format!("{} runs {}, which is missing or not executable", f.display(), kiss.display()));
+        exe(&kiss, "", 0o755);
+        // …and its interpreter.
+        exe(&f, &runs.replace("/bin/sh", "/nonexistent/sh"), 0o755);
+        assert_eq!(no(&f), format!("the interpreter of {}, /nonexistent/sh, is missing or not executable", f.display()));
+        exe(&d.join("sh"), "", 0o644);
+        exe(&f, &runs.replace("/bin/sh", &d.join("sh").display().to_string()), 0o755);
+        assert!(no(&f).ends_with("sh, is missing or not executable"), "{}", no(&f));
+        exe(&f, &runs.replace("#!/bin/sh\n", ""), 0o755);
+        assert_eq!(no(&f), format!("{} has no #! line", f.display()));
         // An older run-image's: sync and reboot at once.
-        fs::write(&f, "#!/usr/bin/execlineb -P\n/usr/bin/kiss-s6 reboot -f\n").unwrap();
-        assert!(!finish_runs_stage4(&f));
-        // The shipped one.
+        exe(&f, "#!/usr/bin/execlineb -P\n/usr/bin/kiss-s6 reboot -f\n", 0o755);
+        assert_eq!(no(&f), format!("{} does not run kiss-s6 stage4", f.display()));
+        // The shipped one: it runs /usr/bin/kiss-s6 (not on this host, maybe: then said).
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kiss-s6-scripts/run-image/service/.s6-svscan/finish");
-        assert!(finish_runs_stage4(&shipped), "{}", shipped.display());
+        let text = fs::read_to_string(&shipped).unwrap();
+        assert_eq!(finish_target(&text), Some("/usr/bin/kiss-s6"));
+        match crate::emergency::find_first(&["/usr/bin/kiss-s6"]) {
+            Some(_) => assert_eq!(finish_runs_stage4(&shipped), Ok(())),
+            None => assert!(no(&shipped).ends_with("runs /usr/bin/kiss-s6, which is missing or not executable"), "{}", no(&shipped)),
+        }
+        assert_eq!(finish_target("# exec /x/kiss-s6 stage4\n  exec kiss-s6 stage4 -c /l\n"), Some("kiss-s6"));
+        assert_eq!(finish_target("exec /x/kiss-s6 reboot\n"), None);
         let o = parse(a(&["--scandir", d.to_str().unwrap()]), 10).unwrap();
-        assert!(hand_over(&o, &d).ends_with("does not run kiss-s6 stage4"));
+        let not = hand_over(&o, &d, Duration::ZERO);
+        assert!(not.why.ends_with("does not run kiss-s6 stage4") && !not.asked, "{not:?}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The stage-4 instance keeps the marker when s6-svscan was asked to exit and has not yet
+    /// (a late pid-1 stage 4 reads the action from it), and removes it otherwise (a restart
+    /// of a stage 4 that died must not loop).
+    #[test]
+    fn the_marker_stays_for_a_late_pid1_once_s6_svscan_was_asked() {
+        let d = tmp("late");
+        let (scan, svc, proc_root) = (d.join("scan"), d.join("svc"), d.join("proc"));
+        for dir in [scan.join(".s6-svscan"), svc.clone(), proc_root.join("1")] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(proc_root.join("1/comm"), "s6-svscan\n").unwrap();
+        exe(&d.join("kiss-s6"), "", 0o755);
+        exe(&scan.join(SVSCAN_FINISH), &format!("#!/bin/sh\nexec {}/kiss-s6 stage4\n", d.display()), 0o755);
+        let control = scan.join(SVSCAN_CONTROL);
+        nix::unistd::mkfifo(&control, Mode::from_bits_truncate(0o600)).unwrap();
+        // s6-svscan's end of its control fifo.
+        let mut svscan = fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NONBLOCK).open(&control).unwrap();
+        let o = parse(a(&["--scandir", scan.to_str().unwrap(), "-c", d.to_str().unwrap()]), 10).unwrap();
+        let marker = svc.join(STAGE4_MARKER);
+        let run = |sys: &mut FakeSys| {
+            write_marker(&svc, Action::Poweroff).unwrap();
+            stage4_here(sys, Action::Poweroff, &o, &proc_root, &svc, Duration::from_millis(50))
+        };
+        let mut sys = FakeSys::new();
+        let e = run(&mut sys);
+        let mut got = [0u8; 8];
+        assert_eq!(svscan.read(&mut got).unwrap(), 1, "b sent");
+        assert_eq!(got[0], b'b');
+        assert_eq!(fs::read(&marker).unwrap(), b"p\n", "kept for pid 1");
+        // Stage 4 ran here all the same, to its reboot(2) (which the fake fails).
+        assert_eq!(sys.calls.last().map(String::as_str), Some("reboot poweroff"), "{e}");
+        // Not asked (a finish script of an older run-image): the marker goes first.
+        fs::write(scan.join(SVSCAN_FINISH), "#!/bin/sh\nexec reboot -f\n").unwrap();
+        let mut sys = FakeSys::new();
+        run(&mut sys);
+        assert!(!marker.exists());
+        assert!(svscan.read(&mut got).is_err(), "nothing sent");
+        assert_eq!(sys.calls.last().map(String::as_str), Some("reboot poweroff"));
         fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn unsupervise_renames_all_but_shutdownd_and_logger() {
         let d = tmp("unsup");
-        for s in ["getty-tty1", "sshd", SERVICE_NAME, LOGGER_NAME, ".s6-svscan"] {
+        for s in ["getty-tty1", "sshd", SHUTDOWND, LOGGER, ".s6-svscan"] {
             fs::create_dir_all(d.join(s).join("supervise")).unwrap();
         }
         // A control fifo with a reader: it must receive "d".
@@ -942,8 +1041,8 @@ mod tests {
                 format!(".kiss-s6-shutdownd:getty-tty1:{me}"),
                 format!(".kiss-s6-shutdownd:sshd:{me}"),
                 ".s6-svscan".into(),
-                SERVICE_NAME.into(),
-                LOGGER_NAME.into()
+                SHUTDOWND.into(),
+                LOGGER.into()
             ]
         );
         let mut got = String::new();
@@ -1002,7 +1101,9 @@ mod tests {
                 "mount  /  0x21 ",
                 "is_machine",
                 "freeze /",
-                "reboot halt"
+                "reboot halt",
+                // reboot(2) failed: the machine stays up, and / must not stay frozen.
+                "thaw /"
             ]
         );
         assert_eq!(e.code, 111);
@@ -1030,20 +1131,20 @@ mod tests {
             fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             p
         };
-        assert_eq!(run_script(&w("ok", "exit 0"), 5000, true), ScriptEnd::Exited(0));
-        assert_eq!(run_script(&w("exit3", "exit 3"), 5000, true), ScriptEnd::Exited(3));
-        assert_eq!(run_script(&w("killed", "kill -9 $$"), 5000, true), ScriptEnd::Signaled(9));
+        assert_eq!(run_script(&mut RealSys, &w("ok", "exit 0"), 5000, true), ScriptEnd::Exited(0));
+        assert_eq!(run_script(&mut RealSys, &w("exit3", "exit 3"), 5000, true), ScriptEnd::Exited(3));
+        assert_eq!(run_script(&mut RealSys, &w("killed", "kill -9 $$"), 5000, true), ScriptEnd::Signaled(9));
         // A hung script and its children are killed at the timeout.
         let pidfile = d.join("child.pid");
         let t = Instant::now();
         let hang = w("hang", &format!("sleep 30 & echo $! > {}\nwait", pidfile.display()));
-        assert_eq!(run_script(&hang, 300, true), ScriptEnd::TimedOut);
+        assert_eq!(run_script(&mut RealSys, &hang, 300, true), ScriptEnd::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(5));
         let child: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let st = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
         assert!(st.is_empty() || st.contains(") Z "), "the script's child must die too: {st}");
-        assert!(matches!(run_script(&d.join("missing"), 100, false), ScriptEnd::NotRun(_)));
+        assert!(matches!(run_script(&mut RealSys, &d.join("missing"), 100, false), ScriptEnd::NotRun(_)));
         fs::remove_dir_all(&d).unwrap();
     }
 }

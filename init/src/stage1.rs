@@ -27,6 +27,7 @@ use crate::decimal::fixed;
 use crate::config::{self, Config};
 use crate::msg::{self, Error, Result};
 use crate::emergency::{console_stdio, emergency, find_first, reset_signals, tell};
+use crate::runimage::{self, CAD_MARK, CONSOLE_LOG, EARLY_GETTY, FLAGS_DIR, HANDOVER, LOGGER, SHUTDOWND, UNCAUGHT_LOGS};
 use crate::sys::{RealSys, Sys};
 
 /// Every path stage 1 touches, so tests can point it into a temporary tree.
@@ -47,25 +48,17 @@ impl Default for Paths {
     fn default() -> Self {
         Paths {
             dev: "/dev".into(),
-            run: "/run".into(),
+            run: runimage::RUN.into(),
             run_image: "/usr/lib/kiss-s6/run-image".into(),
             env_dir: "/etc/kiss-s6/env".into(),
             config: config::DEFAULT_PATH.into(),
             rc_init: "/usr/lib/kiss-s6/rc.init".into(),
-            scandir: "/run/service".into(),
+            scandir: runimage::SCANDIR.into(),
             mounts: "/proc/self/mounts".into(),
         }
     }
 }
 
-pub const LOGGER_FIFO: &str = "s6-svscan-log/fifo";
-/// Under /run: a ctrl-alt-del came while stage 1 ran (see `note_pending_cad`).
-pub const CAD_MARK: &str = "kiss-s6/ctrl-alt-del";
-pub const SHUTDOWND_FIFO: &str = "s6-linux-init-shutdownd/fifo";
-pub const UNCAUGHT_LOGS: &str = "uncaught-logs";
-/// Under /run: the mount table as stage 1 found it (/proc/self/mounts' format), when an
-/// initramfs had mounted /proc: what it handed over.
-pub const HANDOVER: &str = "kiss-s6/handover-mounts";
 const SVSCAN_CANDIDATES: [&str; 3] = ["/usr/bin/s6-svscan", "/bin/s6-svscan", "/usr/local/bin/s6-svscan"];
 
 pub fn main(args: Vec<OsString>) -> Result<i32> {
@@ -259,8 +252,8 @@ s6-log -bpd3 -- 1 t /run/uncaught-logs
 /// fifos (root-only: they shut the machine down), the catch-all log dir (not world-readable),
 /// and the early getty when init.conf asks for one.
 pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
-    for fifo in [LOGGER_FIFO, SHUTDOWND_FIFO] {
-        let f = p.scandir.join(fifo);
+    for service in [LOGGER, SHUTDOWND] {
+        let f = runimage::fifo(&p.scandir, service);
         if let Some(dir) = f.parent() {
             fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), &e))?;
         }
@@ -273,20 +266,19 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
     let logs = p.run.join(UNCAUGHT_LOGS);
     let _ = fs::create_dir(&logs);
     fs::set_permissions(&logs, fs::Permissions::from_mode(0o2750)).map_err(|e| Error::io(format!("chmod {}", logs.display()), &e))?;
-    let flags = p.run.join("kiss-s6");
-    let _ = fs::create_dir(&flags);
+    let _ = fs::create_dir(p.run.join(FLAGS_DIR));
     if cfg.console_log {
-        let _ = fs::write(flags.join("console-log"), b"");
+        let _ = fs::write(p.run.join(CONSOLE_LOG), b"");
         // The shipped run script logs to /run/uncaught-logs alone; this one also copies
         // every line to the console (s6-log's `1`: its stdout, made the console). Chosen
         // here rather than by an `ifelse { test … }` in the script: two execs less before
         // the boot's first service, on every boot.
-        let run = p.scandir.join(LOGGER_FIFO).with_file_name("run");
+        let run = p.scandir.join(LOGGER).join("run");
         fs::write(&run, CONSOLE_LOGGER_RUN).map_err(|e| Error::io(format!("write {}", run.display()), &e))?;
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(format!("chmod {}", run.display()), &e))?;
     }
     if let Some(tty) = &cfg.early_getty {
-        let dir = p.scandir.join("s6-linux-init-early-getty");
+        let dir = p.scandir.join(EARLY_GETTY);
         let _ = fs::create_dir(&dir);
         let run = dir.join("run");
         fs::write(&run, format!("#!/bin/sh\nexec /usr/bin/kiss-s6 getty {tty}\n"))
@@ -363,7 +355,7 @@ pub fn note_pending_cad(run: &Path) -> bool {
 
 /// In the stage-2 child once s6-svscan catches signals: send pid 1 the ctrl-alt-del that
 /// came during stage 1 (its `.s6-svscan/SIGINT` handler then asks shutdownd for a reboot).
-fn resend_pending_cad(run: &Path, dev: &Path) {
+fn resend_pending_cad(sys: &mut dyn Sys, run: &Path, dev: &Path) {
     let mark = run.join(CAD_MARK);
     if fs::remove_file(&mark).is_ok() {
         let line = "kiss-s6: ctrl-alt-del pressed during stage 1: rebooting\n";
@@ -371,7 +363,7 @@ fn resend_pending_cad(run: &Path, dev: &Path) {
         if let Ok(mut c) = fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY).open(dev.join("console")) {
             let _ = c.write_all(line.as_bytes());
         }
-        let _ = RealSys.kill(nix::unistd::getppid().as_raw(), Signal::SIGINT);
+        let _ = sys.kill(nix::unistd::getppid().as_raw(), Signal::SIGINT);
     }
 }
 
@@ -393,9 +385,9 @@ extern "C" fn wake(_: nix::libc::c_int) {
 /// ARGS…. When the logger cannot start, nothing in the scandir can (the boot would hang in
 /// s6-rc): say why on the console, keep the fifo read so what writes to it stays alive (and
 /// its lines are kept), and start the emergency shell.
-fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
+fn stage2_child(sys: &mut dyn Sys, p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let _ = setsid();
-    let fifo = p.scandir.join(LOGGER_FIFO);
+    let fifo = runimage::fifo(&p.scandir, LOGGER);
     let cannot = |why: String| -> ! {
         nix::unistd::alarm::cancel();
         let logs = p.run.join(UNCAUGHT_LOGS).join("current");
@@ -434,7 +426,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
             }
             Err(Errno::EINTR) if started.elapsed() < LOGGER_WAIT * round => {}
             Err(Errno::EINTR) => {
-                let (certain, why) = early_failure(&p.scandir, &p.run, "s6-svscan-log", env);
+                let (certain, why) = early_failure(&p.scandir, &p.run, LOGGER, env);
                 if certain || round >= LOGGER_ROUNDS {
                     cannot(format!("{why} (after {} s)", started.elapsed().as_secs()));
                 }
@@ -447,7 +439,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     nix::unistd::alarm::cancel();
     // The logger runs, so s6-svscan has trapped its signals (it does so before its first
     // scan): an early ctrl-alt-del can be handed over now.
-    resend_pending_cad(&p.run, &p.dev);
+    resend_pending_cad(sys, &p.run, &p.dev);
     if let Ok(null) = open(&p.dev.join("null"), OFlag::O_RDONLY, Mode::empty()) {
         // SAFETY: our own stdin.
         unsafe { nix::libc::dup2(null.as_raw_fd(), 0) };
@@ -456,7 +448,7 @@ fn stage2_child(p: &Paths, level: &str, args: &[String], env: &[String]) -> ! {
     let rc = p.rc_init.to_string_lossy().into_owned();
     let mut argv = vec![rc.clone(), level.to_string()];
     argv.extend(args.iter().filter(|a| a.as_str() != level).cloned());
-    let e = RealSys.exec(&rc, &argv, env);
+    let e = sys.exec(&rc, &argv, env);
     // Not only into the log: without rc.init no service and no login starts.
     let e = Error::sys(format!("exec {rc}, the stage 2 script (is kiss-s6 installed completely?)"), e);
     msg::print_fatal(&e);
@@ -503,9 +495,8 @@ pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> 
     if md.permissions().mode() & 0o111 == 0 {
         return (true, format!("{} is not executable", script.display()));
     }
-    let first = fs::read(&script).ok().and_then(|b| b.split(|c| *c == b'\n').next().map(|l| String::from_utf8_lossy(l).into_owned()));
-    if let Some(interp) = first.as_deref().and_then(|l| l.strip_prefix("#!")).and_then(|l| l.split_whitespace().next()) {
-        match fs::metadata(interp) {
+    if let Some(interp) = fs::read(&script).ok().and_then(|b| crate::child::interpreter(&b)) {
+        match fs::metadata(&interp) {
             Err(e) => return (true, format!("the interpreter of {}, {interp}: {} (is execline installed?)", script.display(), msg::io_desc(&e))),
             Ok(m) if m.permissions().mode() & 0o111 == 0 => return (true, format!("the interpreter of {}, {interp}, is not executable", script.display())),
             Ok(_) => {}
@@ -519,7 +510,7 @@ pub fn early_failure(scandir: &Path, run: &Path, name: &str, env: &[String]) -> 
         }
         return (false, format!("s6-svscan has not started a supervisor for {} yet", dir.display()));
     }
-    if name == "s6-svscan-log" && !in_path("s6-log") {
+    if name == LOGGER && !in_path("s6-log") {
         return (true, format!("s6-log is not in PATH ({path}): is s6 installed?"));
     }
     (false, format!("no cause found for {}: its supervisor runs (a slow machine?)", dir.display()))
@@ -580,12 +571,12 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
 
     let svscan = find_first(&SVSCAN_CANDIDATES)
         .ok_or_else(|| Error::new(msg::EXIT_SYS, format!("unable to find s6-svscan (looked for {})", SVSCAN_CANDIDATES.join(", "))))?;
-    output_to_logger(&p.scandir.join(LOGGER_FIFO), &mark(started))?;
+    output_to_logger(&runimage::fifo(&p.scandir, LOGGER), &mark(started))?;
 
     // SAFETY: we are single-threaded (pid 1, nothing spawned threads); the child only calls
     // async-signal-safe functions before exec, plus allocation, which is safe without threads.
     let child = match unsafe { fork() } {
-        Ok(ForkResult::Child) => stage2_child(p, &level, args, &env),
+        Ok(ForkResult::Child) => stage2_child(sys, p, &level, args, &env),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(Error::sys("fork the stage 2 process", e)),
     };
@@ -756,6 +747,8 @@ mod tests {
         let p = Paths { run: dst.clone(), scandir: dst.join("service"), ..Paths::default() };
         let cfg = Config { early_getty: Some("tty2".into()), console_log: true, ..Config::default() };
         finish_run_image(&p, &cfg).unwrap();
+        // Spelled out, not `runimage`'s constants: the run-image's shell scripts use these
+        // names, so a change of a constant alone must fail here.
         assert_eq!(mode("service/s6-svscan-log/fifo"), 0o600);
         assert_eq!(mode("service/s6-linux-init-shutdownd/fifo"), 0o600);
         assert_eq!(mode("uncaught-logs"), 0o2750);
@@ -773,12 +766,12 @@ mod tests {
         let base = std::env::temp_dir().join(format!("kiss-s6-early-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let (scandir, bin) = (base.join("service"), base.join("bin"));
-        let svc = scandir.join("s6-svscan-log");
+        let svc = scandir.join(LOGGER);
         fs::create_dir_all(&svc).unwrap();
         fs::create_dir_all(&bin).unwrap();
         let env = vec![format!("PATH={}", bin.display())];
-        let why = || early_failure(&scandir, &base, "s6-svscan-log", &env).1;
-        let certain = || early_failure(&scandir, &base, "s6-svscan-log", &env).0;
+        let why = || early_failure(&scandir, &base, LOGGER, &env).1;
+        let certain = || early_failure(&scandir, &base, LOGGER, &env).0;
         assert_eq!(why(), format!("{}/run: No such file or directory", svc.display()));
         assert!(certain());
         fs::write(svc.join("run"), format!("#!{}/execlineb -P\ns6-log t .\n", bin.display())).unwrap();

@@ -32,18 +32,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use crate::emergency::{console_stdio, reset_signals};
+use crate::mounts::Step;
 use crate::msg::{self, Error, Result};
 use crate::protocol::Action;
-use crate::shutdownd::{self, SERVICE_NAME, STAGE4_FILE};
+use crate::runimage;
+use crate::shutdownd;
 use crate::sys::{RealSys, Sys};
-
-/// What `.s6-svscan/finish` must run for shutdownd to hand stage 4 to pid 1 (a run-image
-/// copied into /run by an older kiss-s6 does something else).
-pub const FINISH_RUNS: &str = "kiss-s6 stage4";
 
 /// How long pid 1 waits for the last processes to die after KILL (one in uninterruptible
 /// sleep, on a dead NFS server say, may never).
@@ -74,7 +73,7 @@ fn pid1(args: Vec<OsString>) -> ! {
         msg::print_fatal(&e);
         shutdownd::Opts::new(grace)
     });
-    let marker = o.scandir.join(SERVICE_NAME).join(STAGE4_FILE);
+    let marker = runimage::stage4_marker(&o.scandir);
     let action = match fs::read(&marker) {
         Ok(bytes) => {
             let _ = fs::remove_file(&marker);
@@ -157,6 +156,49 @@ pub fn reboot_after(sys: &mut dyn Sys, how: nix::sys::reboot::RebootMode, end: R
     e
 }
 
+/// A read-only remount of the filesystem on `target` (its superblock, not a bind view).
+pub fn remount_ro(sys: &mut dyn Sys, target: &str) -> std::result::Result<(), Errno> {
+    sys.mount("", target, "", MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, "")
+}
+
+/// Run the plan; returns the number of failures (each already warned about).
+pub fn execute_plan(sys: &mut dyn Sys, plan: &[Step]) -> usize {
+    let mut failures = 0;
+    for step in plan {
+        let r = match step {
+            Step::Umount(t) => match sys.umount(t, MntFlags::empty()) {
+                Err(Errno::EBUSY) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+                // Not a mount point (any more: a parent was detached, or a user namespace's
+                // locked mount) or gone: nothing to do.
+                Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+                r => r.map_err(|e| (format!("unmount {t}"), e)),
+            },
+            Step::Detach(t) => sys.umount(t, MntFlags::MNT_DETACH).map_err(|e| (format!("detach {t}"), e)),
+            Step::RemountRo(t) => remount_ro(sys, t).map_err(|e| (format!("remount {t} read-only"), e)),
+        };
+        if let Err((what, e)) = r {
+            msg::warn(format!("unable to {what}: {}", e.desc()));
+            failures += 1;
+        }
+    }
+    failures
+}
+
+/// Everything `mountinfo` lists unmounted (`mounts::umount_plan`), `/` remounted read-only
+/// last even when the table does not list it (a chroot's, or no table at all). Returns how
+/// many steps failed, said on the console.
+pub fn unmount_all(sys: &mut dyn Sys, mountinfo: &str) -> usize {
+    let mut plan = crate::mounts::umount_plan(&crate::mounts::parse_mountinfo(mountinfo));
+    if !plan.iter().any(|s| *s == Step::RemountRo("/".into())) {
+        plan.push(Step::RemountRo("/".into()));
+    }
+    let failures = execute_plan(sys, &plan);
+    if failures > 0 {
+        msg::warn(format!("{failures} filesystem(s) could not be unmounted or remounted read-only"));
+    }
+    failures
+}
+
 /// At the end of stage 4, after the unmount plan and a sync: is the filesystem of `/` really
 /// read-only (the mount table's super options, read again)? If not, retry the remount
 /// (three times, `pause` apart: a process may still be going away), name the deleted files
@@ -179,7 +221,7 @@ pub fn make_root_safe(sys: &mut dyn Sys, proc_root: &Path, pause: Duration) -> R
     let mut why = String::from("its mount table entry still says rw");
     for _ in 0..3 {
         std::thread::sleep(pause);
-        match crate::mounts::remount_ro(sys, "/") {
+        match remount_ro(sys, "/") {
             Ok(()) if read_only(sys) == Ok(true) => {
                 msg::info("/ is read-only (checked in the mount table, after another try): its filesystem is clean");
                 return RootEnd::ReadOnly;
@@ -286,7 +328,6 @@ pub fn deleted_files(proc_root: &Path, dev: Option<(u64, u64)>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::sys::FakeSys;
-    use nix::mount::MsFlags;
 
     fn nowhere() -> &'static Path {
         Path::new("/nonexistent/kiss-s6-proc")
@@ -344,6 +385,29 @@ mod tests {
         let mut sys = FakeSys::new().fail_on("reboot", Errno::EPERM);
         reboot_after(&mut sys, nix::sys::reboot::RebootMode::RB_POWER_OFF, RootEnd::ReadOnly);
         assert_eq!(sys.calls, ["reboot poweroff"]);
+    }
+
+    #[test]
+    fn ebusy_falls_back_to_readonly_remount_and_counts_failures() {
+        let plan = vec![Step::Umount("/home".into()), Step::RemountRo("/".into()), Step::Detach("/n".into())];
+        let mut sys = FakeSys::new().fail_on("umount /home", Errno::EBUSY).fail_on("umount /n", Errno::EPERM);
+        let failures = execute_plan(&mut sys, &plan);
+        assert_eq!(failures, 1);
+        assert_eq!(
+            sys.calls,
+            vec![
+                "umount /home 0x0".to_string(),
+                "mount  /home  0x21 ".to_string(),
+                "mount  /  0x21 ".to_string(),
+                "umount /n 0x2".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn root_remount_failure_is_reported() {
+        let mut sys = FakeSys::new().fail_on("mount  / ", Errno::EBUSY);
+        assert_eq!(execute_plan(&mut sys, &[Step::RemountRo("/".into())]), 1);
     }
 
     #[test]

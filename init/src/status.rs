@@ -1,8 +1,9 @@
 //! `kiss-s6 status [NAME…]`: one line per service of the live database: name, type, state
 //! (up, down, failed), since when, and for a failure the last lines it printed.
 //!
-//! Nothing new is recorded for it: the states come from s6-rc (`s6-rc -a list`, `s6-rc-db`),
-//! the times of longruns from their supervision status file, those of oneshots and the
+//! Nothing new is recorded for it: the states come from s6-rc's live directory (its
+//! compiled database and `state`, read by `s6rcdb`: no process is started), the times of
+//! longruns from their supervision status file, those of oneshots and the
 //! failures from s6-rc's `-v2` lines in the catch-all log (`bootlog`). What a normal user
 //! cannot read (the supervise directories and the log are root's) is left out and said.
 //! Exit 0 when every service of `default` (or of the NAMEs given) is up, 1 otherwise.
@@ -18,9 +19,9 @@ use lexopt::prelude::*;
 
 use crate::bootlog::{self, Event, Line};
 use crate::msg::{Error, Result};
+use crate::runimage;
+use crate::s6rcdb;
 use crate::sort::{map_of, set_of};
-
-pub const LIVE: &str = "/run/s6-rc";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -44,31 +45,12 @@ pub struct Db {
     pub bundles: BTreeSet<String>,
     /// Atomic services s6-rc has up.
     pub up: BTreeSet<String>,
+    /// The compiled database itself, for dependencies.
+    pub compiled: s6rcdb::Db,
 }
 
-/// Run a skarnet tool and return its output; an error names the command and what it said.
-fn run(prog: &str, args: &[&str]) -> Result<String> {
-    let argv: Vec<&std::ffi::OsStr> = std::iter::once(prog).chain(args.iter().copied()).map(AsRef::as_ref).collect();
-    let (status, stdout, stderr) = crate::child::output(&argv).map_err(|e| {
-        let hint = if e.kind() == io::ErrorKind::NotFound { " (is s6-rc installed?)" } else { "" };
-        Error::new(111, format!("unable to run {prog}: {}{hint}", crate::msg::io_desc(&e)))
-    })?;
-    if !status.success() {
-        let said = String::from_utf8_lossy(&stderr).trim().to_string();
-        return Err(Error::new(111, format!("{prog} {} failed: {said}", args.join(" "))));
-    }
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
-}
-
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(str::to_string).collect()
-}
-
-fn live_str(live: &Path) -> String {
-    live.to_string_lossy().into_owned()
-}
-
-/// Read the live database: kinds, bundles, what is up.
+/// Read the live database (`LIVE/compiled` and `LIVE/state`, through `s6rcdb`): kinds,
+/// bundles, what is up.
 pub fn query_db(live: &Path) -> Result<Db> {
     if !live.join("compiled").exists() {
         return Err(Error::new(
@@ -76,34 +58,31 @@ pub fn query_db(live: &Path) -> Result<Db> {
             format!("no live service database at {} (the machine is not booted with kiss-s6 and s6-rc, or stage 2 has not started s6-rc yet)", live.display()),
         ));
     }
-    let l = live_str(live);
-    let mut db = Db::default();
-    for n in words(&run("s6-rc-db", &["-l", &l, "list", "oneshots"])?) {
-        db.kinds.insert(n, Kind::Oneshot);
-    }
-    for n in words(&run("s6-rc-db", &["-l", &l, "list", "longruns"])?) {
-        db.kinds.insert(n, Kind::Longrun);
-    }
-    db.bundles = set_of(words(&run("s6-rc-db", &["-l", &l, "list", "bundles"])?));
-    db.up = set_of(words(&run("s6-rc", &["-l", &l, "-a", "list"])?));
-    Ok(db)
+    let compiled = s6rcdb::read(&live.join("compiled")).map_err(|e| Error::new(111, e.text))?;
+    let up = s6rcdb::up(live, &compiled)?;
+    let kind = |s: &s6rcdb::DbService| if s.longrun { Kind::Longrun } else { Kind::Oneshot };
+    Ok(Db {
+        kinds: map_of(compiled.services.iter().map(|s| (s.name.clone(), kind(s)))),
+        bundles: set_of(compiled.bundles.iter().map(|(b, _)| b.clone())),
+        up: set_of(compiled.services.iter().zip(&up).filter(|(_, &u)| u).map(|(s, _)| s.name.clone())),
+        compiled,
+    })
 }
 
 /// The atomic services NAMES need (themselves included), per the live database.
-pub fn closure(live: &Path, db: &Db, names: &[String]) -> Result<BTreeSet<String>> {
-    let l = live_str(live);
-    let mut args = vec!["-l", l.as_str(), "-u", "all-dependencies"];
-    args.extend(names.iter().map(String::as_str));
-    Ok(set_of(words(&run("s6-rc-db", &args)?).into_iter().filter(|n| db.kinds.contains_key(n))))
+pub fn closure(db: &Db, names: &[String]) -> Result<BTreeSet<String>> {
+    let mut from = Vec::new();
+    for n in names {
+        from.extend(db.compiled.resolve(n).ok_or_else(|| Error::new(111, format!("no service or bundle named {n} in the live database")))?);
+    }
+    let services = &db.compiled.services;
+    Ok(set_of(db.compiled.closure(&from).iter().zip(services).filter(|(&c, _)| c).map(|(_, s)| s.name.clone())))
 }
 
-/// The direct dependencies of every atomic service (one s6-rc-db call each).
-pub fn dependencies(live: &Path, db: &Db) -> BTreeMap<String, Vec<String>> {
-    let l = live_str(live);
-    map_of(db.kinds.keys().map(|n| {
-        let d = run("s6-rc-db", &["-l", &l, "-u", "dependencies", n]).map(|o| words(&o)).unwrap_or_default();
-        (n.clone(), d)
-    }))
+/// The direct dependencies of every atomic service.
+pub fn dependencies(db: &Db) -> BTreeMap<String, Vec<String>> {
+    let services = &db.compiled.services;
+    map_of(services.iter().map(|s| (s.name.clone(), s.deps.iter().map(|&d| services[d].name.clone()).collect())))
 }
 
 /// A longrun's supervision status (s6's 35-byte `supervise/status`).
@@ -319,7 +298,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let usage = "usage: kiss-s6 status [--live DIR] [--log DIR] [NAME…]";
     let mut p = lexopt::Parser::from_args(args);
     let live = crate::s6conf::get(Path::new("/"), crate::s6conf::LIVEDIR);
-    let (mut live, mut logdir, mut names) = (PathBuf::from(live), PathBuf::from(bootlog::LOG_DIR), Vec::new());
+    let (mut live, mut logdir, mut names) = (PathBuf::from(live), PathBuf::from(runimage::LOG_DIR), Vec::new());
     while let Some(arg) = p.next()? {
         match arg {
             Long("live") => live = p.value()?.into(),
@@ -340,7 +319,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     } else {
         names.clone()
     };
-    let must_be_up = if target.is_empty() { BTreeSet::new() } else { closure(&live, &db, &target)? };
+    let must_be_up = if target.is_empty() { BTreeSet::new() } else { closure(&db, &target)? };
     let shown = if names.is_empty() { BTreeSet::new() } else { must_be_up.clone() };
 
     let mut notes = Vec::new();

@@ -4,6 +4,20 @@
 //! a `&mut dyn Sys`. [`RealSys`] forwards to nix; tests use [`FakeSys`], which records every call
 //! and returns scripted errno values, so fault paths (EBUSY on `/`, EPERM on reboot, ENOENT on
 //! exec) are tested without a VM.
+//!
+//! Besides the calls that change the machine, the seam answers the few questions those calls
+//! are decided by (`is_mountpoint`, `mount_flags`, `sb_read_only`, `is_machine`), so that a
+//! test can script the machine it runs on. Their real answers read the mount table through
+//! `mounts`, which only parses and plans and never imports this module: the dependency runs
+//! one way (`stage4` → `sys` → `mounts`).
+//!
+//! Not behind the seam, on purpose: starting a child (stage 1's fork of the stage-2 child and
+//! of the fifo drainer, `child::spawn` of rc.shutdown and rc.shutdown.final, the emergency
+//! shell's fork and exec, which `emergency` does without a `Sys` because it is the way out
+//! when everything else failed), waiting for one, and the caller's own fds, session and
+//! signal dispositions. None of them reaches outside the new or the calling process, and the
+//! process tests (`init/tests`) run them for real. Ending a child does reach outside: the
+//! kill of a hung script goes through `Sys::kill`.
 
 use std::convert::Infallible;
 use std::ffi::CString;

@@ -811,7 +811,7 @@ fn rc_scripts_take_their_places_from_s6_conf() {
         cp $S/rc.init $S/rc.shutdown /run/copy/
         for p in s6-rc-init s6-rc s6-svscanctl; do printf '#!/bin/sh\necho "%s $*" >> /run/calls\n' $p > /run/fake/$p; done
         printf '#!/bin/sh\nexit 0\n' > /run/fake/s6-rc-db; chmod 755 /run/fake/*
-        printf '# places\nscandir = /run/scan\nlivedir=/run/live\nbootdb =  /run/db\nrepodir =\n' > /run/s6.conf
+        printf '# places\nscandir = /run/scan  # ours\nlivedir=/run/live\nbootdb =  /run/db\nrepodir =\n' > /run/s6.conf
         S6_CONF=/run/s6.conf PATH=/run/fake:$PATH sh /run/copy/rc.init default >/dev/null 2>&1; echo "init $?"
         S6_CONF=/run/s6.conf PATH=/run/fake:$PATH sh /run/copy/rc.shutdown >/dev/null 2>&1
         cat /run/calls

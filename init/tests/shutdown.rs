@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use kiss_s6::hpr::{self, ShutdownCmd, When};
 use kiss_s6::mounts::{self, Step};
 use kiss_s6::protocol::Action;
+use kiss_s6::runimage::{self, SCANDIR_ENV, SHUTDOWND};
 
 mod common;
 use common::*;
@@ -82,19 +83,19 @@ fn can_be_root() -> bool {
 
 /// Run the binary as a client against `scandir`.
 fn client(scandir: &Path, args: &[&str]) -> Out {
-    run(as_root().args(args).env(hpr::SCANDIR_ENV, scandir), Duration::from_secs(10))
+    run(as_root().args(args).env(SCANDIR_ENV, scandir), Duration::from_secs(10))
 }
 
 /// A plain reader on a fresh shutdownd fifo: what exactly do the clients send?
 fn capture(args: &[&str]) -> (Out, Vec<u8>) {
     let d = tmpdir("cap");
-    let svc = d.join(hpr::SHUTDOWND_DIR);
+    let svc = d.join(SHUTDOWND);
     fs::create_dir_all(&svc).unwrap();
-    mkfifo(&svc.join("fifo"), 0o600);
+    mkfifo(&svc.join(runimage::FIFO), 0o600);
     let mut rd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
-        .open(svc.join("fifo"))
+        .open(svc.join(runimage::FIFO))
         .unwrap();
     let out = client(&d, args);
     let mut bytes = Vec::new();
@@ -144,9 +145,9 @@ impl Daemon {
         let root = tmpdir(tag);
         fs::write(root.join("console"), "").unwrap(); // --console is never created by the daemon
         let scandir = root.join("scan");
-        let svc = scandir.join(hpr::SHUTDOWND_DIR);
+        let svc = scandir.join(SHUTDOWND);
         fs::create_dir_all(&svc).unwrap();
-        mkfifo(&svc.join("fifo"), 0o600);
+        mkfifo(&svc.join(runimage::FIFO), 0o600);
         fs::create_dir_all(root.join("lib")).unwrap();
         script(&root.join("lib/rc.shutdown"), &format!("echo run >> {}/ran\n{rc_shutdown}", root.display()));
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
@@ -214,7 +215,7 @@ impl Daemon {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .custom_flags(nix::libc::O_NONBLOCK)
-            .open(self.scandir.join(hpr::SHUTDOWND_DIR).join("fifo"))
+            .open(self.scandir.join(SHUTDOWND).join(runimage::FIFO))
             .unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
     }
@@ -386,7 +387,7 @@ fn bad_usage_through_the_binary_exits_100_naming_the_flag() {
     // Through an argv[0] symlink, as installed: `halt -h` is halt, not help.
     let d = tmpdir("argv0");
     std::os::unix::fs::symlink(BIN, d.join("halt")).unwrap();
-    let out = run(Command::new(d.join("halt")).arg("-q").env(hpr::SCANDIR_ENV, &d), Duration::from_secs(10));
+    let out = run(Command::new(d.join("halt")).arg("-q").env(SCANDIR_ENV, &d), Duration::from_secs(10));
     assert_eq!(out.code(), Some(100), "{}", out.stderr);
     assert!(out.stderr.contains("halt: invalid option '-q'"), "{}", out.stderr);
     // s6-linux-init-hpr, as installed for s6-frontend: no default action.
@@ -548,13 +549,13 @@ fn no_shutdownd_listening() {
         "{}",
         out.stderr
     );
-    assert!(!d.join(hpr::SHUTDOWND_DIR).join("fifo").exists());
-    fs::create_dir_all(d.join(hpr::SHUTDOWND_DIR)).unwrap();
+    assert!(!d.join(SHUTDOWND).join(runimage::FIFO).exists());
+    fs::create_dir_all(d.join(SHUTDOWND)).unwrap();
     let out = client(&d, &["reboot"]);
     assert_eq!(out.code(), Some(111));
-    assert!(!d.join(hpr::SHUTDOWND_DIR).join("fifo").exists(), "the client must never create the fifo");
+    assert!(!d.join(SHUTDOWND).join(runimage::FIFO).exists(), "the client must never create the fifo");
     // A fifo with no reader (shutdownd not running): ENXIO.
-    mkfifo(&d.join(hpr::SHUTDOWND_DIR).join("fifo"), 0o600);
+    mkfifo(&d.join(SHUTDOWND).join(runimage::FIFO), 0o600);
     let out = client(&d, &["poweroff"]);
     assert_eq!(out.code(), Some(111));
     assert!(out.stderr.contains("No such device or address; use -f to force"), "{}", out.stderr);
@@ -585,10 +586,10 @@ fn as_non_root() -> Option<Command> {
 fn non_root_is_refused_and_nothing_is_sent() {
     let Some(_) = as_non_root() else { return };
     let d = tmpdir("nonroot");
-    let svc = d.join(hpr::SHUTDOWND_DIR);
+    let svc = d.join(SHUTDOWND);
     fs::create_dir_all(&svc).unwrap();
-    mkfifo(&svc.join("fifo"), 0o666); // even a world-writable fifo gets nothing
-    let mut rd = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join("fifo")).unwrap();
+    mkfifo(&svc.join(runimage::FIFO), 0o666); // even a world-writable fifo gets nothing
+    let mut rd = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join(runimage::FIFO)).unwrap();
     for (args, applet) in [
         (&["poweroff"][..], "poweroff"),
         (&["reboot", "-f"], "reboot"),
@@ -598,7 +599,7 @@ fn non_root_is_refused_and_nothing_is_sent() {
         (&["telinit", "3"], "telinit"),
     ] {
         let mut cmd = as_non_root().unwrap();
-        let out = run(cmd.args(args).env(hpr::SCANDIR_ENV, &d).env("PATH", "/nonexistent"), Duration::from_secs(10));
+        let out = run(cmd.args(args).env(SCANDIR_ENV, &d).env("PATH", "/nonexistent"), Duration::from_secs(10));
         assert_eq!(out.code(), Some(111), "{args:?}: {}", out.stderr);
         assert_eq!(
             out.stderr.trim_end(),
@@ -629,7 +630,7 @@ fn stop_request_runs_rc_shutdown_that_exits_3_and_keeps_serving() {
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(wait_until(Duration::from_secs(10), || d.runs() == 2), "{}", d.log());
     assert!(d.alive());
-    assert!(!d.scandir.join(hpr::SHUTDOWND_DIR).join("stage4").exists());
+    assert!(!runimage::stage4_marker(&d.scandir).exists());
 }
 
 #[test]
@@ -685,7 +686,7 @@ fn poweroff_is_refused_by_the_safety_rail_on_this_host() {
     // Nothing destructive happened: no rc.shutdown, no marker, no kill, still serving.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(d.runs(), 0);
-    assert!(!d.scandir.join(hpr::SHUTDOWND_DIR).join("stage4").exists());
+    assert!(!runimage::stage4_marker(&d.scandir).exists());
     assert!(!d.log().contains("sending all processes"));
     assert!(d.alive());
     assert_eq!(client(&d.scandir, &["shutdown", "now"]).code(), Some(0));
@@ -741,9 +742,9 @@ fn telinit_asks_the_runlevel_server_and_then_shutdownd() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let telinit = |level: &str, code: i32| {
         fs::write(d.join("code"), code.to_string()).unwrap();
-        run(as_root().args(["telinit", level]).env(hpr::SCANDIR_ENV, &d).env("PATH", &path), Duration::from_secs(10))
+        run(as_root().args(["telinit", level]).env(SCANDIR_ENV, &d).env("PATH", &path), Duration::from_secs(10))
     };
-    let sock = d.join("s6-linux-init-runleveld/s");
+    let sock = d.join(runimage::RUNLEVELD).join("s");
     let out = telinit("3", 0);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(fs::read_to_string(d.join("args")).unwrap(), format!("-e -T 3600000 -- {} 3\n", sock.display()));
@@ -757,10 +758,10 @@ fn telinit_asks_the_runlevel_server_and_then_shutdownd() {
     assert_eq!(out.code(), Some(1));
     assert!(out.stderr.contains("telinit: runlevel 6 failed (s6-sudo exited 1): not going to reboot"), "{}", out.stderr);
     // On success, the request goes to shutdownd: exactly `reboot`'s bytes.
-    let svc = d.join(hpr::SHUTDOWND_DIR);
+    let svc = d.join(SHUTDOWND);
     fs::create_dir_all(&svc).unwrap();
-    mkfifo(&svc.join("fifo"), 0o600);
-    let mut rd = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join("fifo")).unwrap();
+    mkfifo(&svc.join(runimage::FIFO), 0o600);
+    let mut rd = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join(runimage::FIFO)).unwrap();
     let out = telinit("6", 0);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let mut buf = [0u8; 64];
@@ -771,7 +772,7 @@ fn telinit_asks_the_runlevel_server_and_then_shutdownd() {
     let n = rd.read(&mut buf).unwrap();
     assert_eq!(hex(&buf[..n]), format!("70 {ZEROS16}"));
     // No s6-sudo at all.
-    let out = run(as_root().args(["telinit", "3"]).env(hpr::SCANDIR_ENV, &d).env("PATH", "/nonexistent"), Duration::from_secs(10));
+    let out = run(as_root().args(["telinit", "3"]).env(SCANDIR_ENV, &d).env("PATH", "/nonexistent"), Duration::from_secs(10));
     assert_eq!(out.code(), Some(111));
     assert!(out.stderr.contains("unable to spawn s6-sudo: No such file or directory"), "{}", out.stderr);
     fs::remove_dir_all(&d).unwrap();
@@ -815,7 +816,7 @@ fn run_ns(script_text: &str, root: &Path, timeout: Duration) -> Out {
     let s = root.join("ns.sh");
     script(&s, &format!("{GUARD}{script_text}"));
     run(
-        Command::new("unshare").args(NS).arg("sh").arg(&s).env("T", root).env("BIN", BIN).env_remove(hpr::SCANDIR_ENV),
+        Command::new("unshare").args(NS).arg("sh").arg(&s).env("T", root).env("BIN", BIN).env_remove(SCANDIR_ENV),
         timeout,
     )
 }
@@ -1068,8 +1069,8 @@ fn force_flag_reboots_at_once_in_a_pid_namespace() {
 #[test]
 fn unreadable_stage4_marker_is_warned_about_and_stage3_serves() {
     let d = tmpdir("s4dir");
-    fs::create_dir_all(d.join("stage4")).unwrap();
-    mkfifo(&d.join("fifo"), 0o600);
+    fs::create_dir_all(d.join(runimage::STAGE4_MARKER)).unwrap();
+    mkfifo(&d.join(runimage::FIFO), 0o600);
     fs::create_dir_all(d.join("lib")).unwrap();
     script(&d.join("lib/rc.shutdown"), &format!("echo run >> {}/ran", d.display()));
     fs::write(d.join("console"), "").unwrap();
@@ -1096,7 +1097,7 @@ fn unreadable_stage4_marker_is_warned_about_and_stage3_serves() {
         fs::OpenOptions::new()
             .write(true)
             .custom_flags(nix::libc::O_NONBLOCK)
-            .open(d.join("fifo"))
+            .open(d.join(runimage::FIFO))
             .and_then(|mut f| std::io::Write::write_all(&mut f, &req))
             .is_ok()
     });

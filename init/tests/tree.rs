@@ -1634,6 +1634,64 @@ fn check_down_set(dir: &Path) -> Vec<String> {
     got
 }
 
+/// `s6rcdb`, the one reader of compiled databases (`status`, `analyze`, `down-set`), reads
+/// what `s6-rc-db` says, of databases s6-rc-compile 0.6 and 0.5 (KISS's) wrote of the
+/// shipped tree: the services and their types, each one's direct dependencies in the order
+/// s6-rc-db prints them, the bundles and their contents, `default`'s closure. And
+/// `kiss-s6 status` then runs with no s6-rc tool in PATH, each state as the live `state`.
+#[test]
+fn s6rcdb_reads_what_s6_rc_db_says() {
+    let refs = references();
+    if refs.is_empty() {
+        return;
+    }
+    for (v, compile, tool) in refs {
+        let (dir, _) = compile_shipped_with(&format!("s6rcdb-{v}"), &compile);
+        let compiled = dir.join("compiled");
+        let q = |args: &[&str]| -> Vec<String> {
+            let out = Command::new(&tool[0]).args(&tool[1..]).arg("-c").arg(&compiled).args(args).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{v}: s6-rc-db {args:?}: {}", text(&out.stderr));
+            text(&out.stdout).lines().map(str::to_string).collect()
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let db = kiss_s6::s6rcdb::read(&compiled).unwrap();
+        let names = |ix: &[usize]| -> Vec<String> { ix.iter().map(|&i| db.services[i].name.clone()).collect() };
+        let all: Vec<String> = db.services.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(all, q(&["list", "services"]), "{v}");
+        for s in &db.services {
+            assert_eq!(q(&["type", &s.name]), [if s.longrun { "longrun" } else { "oneshot" }], "{v}: {}", s.name);
+            assert_eq!(names(&s.deps), q(&["dependencies", &s.name]), "{v}: dependencies of {}", s.name);
+        }
+        let bundles: Vec<String> = db.bundles.iter().map(|(b, _)| b.clone()).collect();
+        assert_eq!(sorted(bundles), sorted(q(&["list", "bundles"])), "{v}");
+        for (b, members) in &db.bundles {
+            assert_eq!(sorted(names(members)), sorted(q(&["contents", b])), "{v}: contents of {b}");
+        }
+        let default = db.closure(&db.resolve("default").unwrap());
+        let closure: Vec<usize> = (0..default.len()).filter(|&i| default[i]).collect();
+        assert_eq!(sorted(names(&closure)), sorted(q(&["all-dependencies", "default"])), "{v}");
+
+        // status over a live directory where every third service is down.
+        let live = dir.join("live");
+        fs::create_dir_all(&live).unwrap();
+        std::os::unix::fs::symlink(&compiled, live.join("compiled")).unwrap();
+        let up = |i: usize| i % 3 != 1;
+        fs::write(live.join("state"), (0..all.len()).map(|i| up(i) as u8).collect::<Vec<u8>>()).unwrap();
+        let out = Command::new(BIN).args(["status", "--live"]).arg(&live).args(["--log", "/nonexistent"]).env("PATH", "/nonexistent").output().unwrap();
+        let o = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{v}: {o}{}", text(&out.stderr));
+        for (i, name) in all.iter().enumerate() {
+            let line = o.lines().find(|l| l.split_whitespace().next() == Some(name.as_str())).unwrap_or_else(|| panic!("{v}: {name} not listed: {o}"));
+            let state = line.split_whitespace().nth(2);
+            assert_eq!(state, Some(if up(i) { "up" } else { "down" }), "{v}: {line}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 #[test]
 fn down_set_refuses_an_unreadable_database() {
     let dir = tmpdir("down-set-bad");

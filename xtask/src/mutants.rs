@@ -20,7 +20,7 @@ use crate::{err, skarnet, Result};
 /// the unit tests) run against each mutant.
 const SCOPES: &[(&str, &[&str], &[&str])] = &[
     ("protocol", &["protocol.rs"], &["shutdown"]),
-    ("hpr", &["hpr.rs"], &["shutdown"]),
+    ("hpr", &["hpr.rs", "runimage.rs"], &["shutdown"]),
     ("shutdownd", &["shutdownd.rs", "stage4.rs"], &["shutdown", "stage4"]),
     ("mounts", &["mounts.rs"], &["shutdown", "stage4"]),
     ("decimal", &["decimal.rs"], &[]),
