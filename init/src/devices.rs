@@ -8,9 +8,7 @@
 //! goes on. coldplug never fails the boot.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -137,8 +135,7 @@ fn bounded(argv: &[&str], limit: Option<Duration>) -> bool {
 
 /// exec(2) ARGV; only returns on failure.
 fn exec(argv: &[&str]) -> Error {
-    let e = Command::new(argv[0]).args(&argv[1..]).exec();
-    Error::io(format!("devices: unable to exec {}", argv[0]), &e)
+    Error::sys(format!("devices: unable to exec {}", argv[0]), svhelper::exec(argv))
 }
 
 /// Tell s6 the service is up (for managers without a readiness fd): a line on fd 3, closed.

@@ -13,9 +13,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::config::helper_value;
@@ -71,8 +69,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         say(&format!("fatal: no getty, agetty or sulogin installed: no login on {dev}"));
         idle();
     };
-    let e = Command::new(argv[0]).args(&argv[1..]).exec();
-    say(&format!("fatal: unable to exec {}: {e}: no login on {dev}", argv[0]));
+    let e = crate::svhelper::exec(&argv);
+    say(&format!("fatal: unable to exec {}: {}: no login on {dev}", argv[0], e.desc()));
     idle();
 }
 

@@ -7,8 +7,6 @@
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::CommandExt as _;
-use std::process::Command;
 
 use crate::config::helper_value;
 use crate::msg::{Error, Result};
@@ -40,6 +38,6 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     // -d3: readiness on fd 3 (the service's notification-fd); -b: stop reading rather than
     // lose lines when the disk is slow; t: TAI64N timestamps (s6-tai64nlocal reads them).
-    let e = Command::new("s6-log").args(["-d3", "-b", "--", "t", &format!("s{size}"), &format!("n{count}"), &dir]).exec();
-    Err(Error::io("logger: unable to exec s6-log", &e))
+    let e = crate::svhelper::exec(&["s6-log", "-d3", "-b", "--", "t", &format!("s{size}"), &format!("n{count}"), &dir]);
+    Err(Error::sys("logger: unable to exec s6-log", e))
 }

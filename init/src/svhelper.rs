@@ -30,3 +30,15 @@ pub fn idle() -> ! {
         nix::unistd::pause();
     }
 }
+
+/// execvp(3) ARGV (searched in PATH, the environment kept); only returns, with why, on
+/// failure. Not std's `Command`: the binary stays without it (size; see `child`).
+pub fn exec(argv: &[&str]) -> nix::errno::Errno {
+    let Ok(args) = argv.iter().map(|a| std::ffi::CString::new(*a)).collect::<Result<Vec<_>, _>>() else {
+        return nix::errno::Errno::EINVAL;
+    };
+    match nix::unistd::execvp(&args[0], &args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
