@@ -85,14 +85,26 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     if let Some(s6) = super::frontend::s6(root) {
         return super::frontend::compile(&s6, root, update);
     }
+    // The boot link and its directory, where the databases go: /etc/s6.conf's bootdb.
+    let link = crate::s6conf::under(root, crate::s6conf::BOOTDB);
+    let etc = link.parent().map(Path::to_path_buf).unwrap_or_else(|| under(root, "etc/s6-rc"));
+    let sources = default_sources(root);
+    // Without a name defined twice (no override: the usual case) s6-rc-compile reads the
+    // sources as they are and needs nothing from the check: it runs alongside it, on
+    // another CPU, and its database is thrown away if the check finds an error.
+    let early = match find_tool("s6-rc-compile") {
+        Some(c) if names_unique(&sources) && fs::create_dir_all(&etc).is_ok() => {
+            let new = etc.join(fresh_name(&etc));
+            let mut argv = vec![c.as_os_str(), new.as_os_str()];
+            argv.extend(sources.iter().filter(|s| s.is_dir()).map(|s| s.as_os_str()));
+            child::spawn(&argv, &Setup::default()).ok().map(|pid| Early { pid: Some(pid), new })
+        }
+        _ => None,
+    };
     let defs = check_tree(root)?;
     let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
         Error::new(111, "unable to find s6-rc-compile in PATH or $SKARNET_ROOT/usr/bin: install s6-rc")
     })?;
-
-    // The boot link and its directory, where the databases go: /etc/s6.conf's bootdb.
-    let link = crate::s6conf::under(root, crate::s6conf::BOOTDB);
-    let etc = link.parent().map(Path::to_path_buf).unwrap_or_else(|| under(root, "etc/s6-rc"));
     fs::create_dir_all(&etc).map_err(io_err(format_args!("mkdir {}", etc.display())))?;
     let previous = match fs::symlink_metadata(&link) {
         Ok(m) if m.file_type().is_symlink() => resolve_under(root, &link),
@@ -108,18 +120,37 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
         Err(_) => None,
     };
 
-    // s6-rc-compile dies on a name defined twice: give it one directory of the winners.
+    // s6-rc-compile dies on a name defined twice: with an override (a service of the user's
+    // tree replacing the package's), it gets one directory of the winners' symlinks. Without
+    // one, the usual case, it reads the sources as they are: a symlink a service costs more
+    // than the compile itself (1 000 services: 0.19 s against 0.04 s).
+    let direct = no_override(&sources, &defs);
     let merged = etc.join(format!(".kiss-s6-merge-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&merged);
-    fs::create_dir(&merged).map_err(io_err(format_args!("mkdir {}", merged.display())))?;
     let result = (|| -> Result<PathBuf> {
-        for d in &defs {
-            let target = fs::canonicalize(&d.dir).map_err(io_err(format_args!("resolve {}", d.dir.display())))?;
-            symlink(&target, merged.join(&d.name))
-                .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
+        if let Some(mut early) = early {
+            let status = child::wait(early.pid.take().expect("started")).map_err(io_err(format_args!("wait for {}", compiler.display())))?;
+            if !status.success() {
+                return Err(Error::new(1, format!("{} failed ({status}): the current database is untouched", compiler.display())));
+            }
+            return Ok(std::mem::take(&mut early.new));
+        }
+        let mut inputs: Vec<&std::ffi::OsStr> = Vec::new();
+        if direct {
+            inputs.extend(sources.iter().filter(|s| s.is_dir()).map(|s| s.as_os_str()));
+        } else {
+            let _ = fs::remove_dir_all(&merged);
+            fs::create_dir(&merged).map_err(io_err(format_args!("mkdir {}", merged.display())))?;
+            for d in &defs {
+                let target = fs::canonicalize(&d.dir).map_err(io_err(format_args!("resolve {}", d.dir.display())))?;
+                symlink(&target, merged.join(&d.name))
+                    .map_err(io_err(format_args!("symlink {} in {}", d.name, merged.display())))?;
+            }
+            inputs.push(merged.as_os_str());
         }
         let new = etc.join(fresh_name(&etc));
-        let status = child::run(&[compiler.as_os_str(), new.as_os_str(), merged.as_os_str()], &Setup::default())
+        let mut argv = vec![compiler.as_os_str(), new.as_os_str()];
+        argv.extend(inputs);
+        let status = child::run(&argv, &Setup::default())
             .map_err(io_err(format_args!("run {}", compiler.display())))?;
         if !status.success() {
             let _ = fs::remove_dir_all(&new);
@@ -159,6 +190,50 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     prune(root, &etc, &live, &new, previous.as_deref());
     msg::info(format!("compiled {} services into {}", defs.len(), new.display()));
     Ok(code)
+}
+
+/// An s6-rc-compile started before the check: ended, its database removed, unless waited
+/// for and its database taken (`pid` and `new` emptied).
+struct Early {
+    pid: Option<nix::unistd::Pid>,
+    new: PathBuf,
+}
+
+impl Drop for Early {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child::wait(pid);
+        }
+        if !self.new.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.new);
+        }
+    }
+}
+
+/// No name in two of the sources (a quick look at their entries, before the check)?
+fn names_unique(sources: &[PathBuf]) -> bool {
+    let mut names: Vec<OsString> = Vec::new();
+    for src in sources {
+        if let Ok(rd) = fs::read_dir(src) {
+            names.extend(rd.flatten().map(|e| e.file_name()).filter(|n| !n.as_encoded_bytes().starts_with(b".")));
+        }
+    }
+    let total = names.len();
+    crate::sort::sort_by(&mut names, &|a, b| a.cmp(b));
+    names.dedup();
+    names.len() == total
+}
+
+/// Is every entry of every source a winner (no name defined twice)? Then s6-rc-compile can
+/// read the sources themselves.
+fn no_override(sources: &[PathBuf], defs: &[super::source::Def]) -> bool {
+    sources.iter().enumerate().all(|(i, src)| {
+        let entries = fs::read_dir(src)
+            .map(|rd| rd.flatten().filter(|e| !e.file_name().as_encoded_bytes().starts_with(b".")).count())
+            .unwrap_or(0);
+        entries == defs.iter().filter(|d| d.source == i).count()
+    })
 }
 
 /// Switch the live state to `new`. s6-rc-update exits 1 or 2 when it switched but a
