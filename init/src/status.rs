@@ -462,6 +462,24 @@ mod tests {
         assert!(failure_output(&log(), "hostname", 5).is_empty());
     }
 
+    /// Closures and direct dependencies, by name, from the compiled database: `b` needs
+    /// `a`, `c` needs `b`, the bundle `both` holds `b` and `c`.
+    #[test]
+    fn closures_and_dependencies() {
+        let svc = |name: &str, deps: Vec<usize>| s6rcdb::DbService { name: name.into(), longrun: false, has_down: false, deps };
+        let compiled = s6rcdb::Db { services: vec![svc("a", vec![]), svc("b", vec![0]), svc("c", vec![1])], bundles: vec![("both".into(), vec![1, 2])] };
+        let db = Db { compiled, ..Db::default() };
+        let names = |v: &[&str]| -> BTreeSet<String> { v.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(closure(&db, &["c".into()]).unwrap(), names(&["a", "b", "c"]));
+        assert_eq!(closure(&db, &["a".into()]).unwrap(), names(&["a"]));
+        assert_eq!(closure(&db, &["both".into()]).unwrap(), names(&["a", "b", "c"]));
+        assert_eq!(closure(&db, &[]).unwrap(), names(&[]));
+        assert!(closure(&db, &["nope".into()]).unwrap_err().text.contains("no service or bundle named nope"));
+        let deps = dependencies(&db);
+        assert_eq!(deps.len(), 3);
+        assert_eq!((deps["a"].clone(), deps["b"].clone(), deps["c"].clone()), (vec![], vec!["a".to_string()], vec!["b".to_string()]));
+    }
+
     #[test]
     fn no_live_database_is_a_clear_error() {
         let e = query_db(Path::new("/nonexistent/s6-rc")).unwrap_err();

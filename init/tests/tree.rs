@@ -1688,6 +1688,21 @@ fn s6rcdb_reads_what_s6_rc_db_says() {
             let state = line.split_whitespace().nth(2);
             assert_eq!(state, Some(if up(i) { "up" } else { "down" }), "{v}: {line}");
         }
+        // analyze: a service of default and what it needs, one after the other in the log,
+        // are its critical chain, with dependencies read the same way.
+        let x = (0..all.len()).find(|&i| default[i] && !db.services[i].deps.is_empty()).unwrap();
+        let (x, y) = (&all[x], &all[db.services[x].deps[0]]);
+        let label = |t: u64| format!("@{:016x}{:08x}", (1u64 << 62) + 10 + 1_700_000_000 + t, 0);
+        let log = dir.join("log");
+        fs::create_dir_all(&log).unwrap();
+        let lines = [(0, format!("{y}: starting")), (1, format!("{y} successfully started")), (1, format!("{x}: starting")), (3, format!("{x} successfully started"))];
+        let boot: String = lines.iter().map(|(t, l)| format!("{} s6-rc: info: service {l}\n", label(*t))).collect();
+        fs::write(log.join("current"), boot).unwrap();
+        let out = Command::new(BIN).args(["analyze", "--live"]).arg(&live).arg("--log").arg(&log).env("PATH", "/nonexistent").output().unwrap();
+        let o = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{v}: {o}{}", text(&out.stderr));
+        let chain: Vec<&str> = o.lines().skip_while(|l| !l.starts_with("critical chain")).skip(1).take_while(|l| !l.is_empty()).collect();
+        assert!(chain.len() == 2 && chain[0].trim_start().starts_with(&format!("{x} ")) && chain[1].trim_start().starts_with(&format!("└ {y} ")), "{v}: {o}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }
