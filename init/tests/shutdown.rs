@@ -392,7 +392,7 @@ fn bad_usage_through_the_binary_exits_100_naming_the_flag() {
     assert!(out.stderr.contains("halt: invalid option '-q'"), "{}", out.stderr);
     // s6-linux-init-hpr, as installed for s6-frontend: no default action.
     std::os::unix::fs::symlink(BIN, d.join(hpr::S6_HPR)).unwrap();
-    let out = run(Command::new(d.join(hpr::S6_HPR)).arg("-W").env(hpr::SCANDIR_ENV, &d), Duration::from_secs(10));
+    let out = run(Command::new(d.join(hpr::S6_HPR)).arg("-W").env(kiss_s6::runimage::SCANDIR_ENV, &d), Duration::from_secs(10));
     assert_eq!(out.code(), Some(100), "{}", out.stderr);
     assert!(out.stderr.contains("s6-linux-init-hpr: one of the -h, -p or -r options must be given"), "{}", out.stderr);
     fs::remove_dir_all(&d).unwrap();
