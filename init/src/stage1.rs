@@ -203,8 +203,13 @@ fn make_run_fit(sys: &mut dyn Sys, run: &str) -> Result<Option<String>> {
 /// replaced (a kept initramfs /run may hold an older copy).
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     let rd = fs::read_dir(src).map_err(|e| Error::io(format!("read {}", src.display()), &e))?;
-    for ent in rd {
-        let ent = ent.map_err(|e| Error::io(format!("read {}", src.display()), &e))?;
+    let mut ents = rd.collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::io(format!("read {}", src.display()), &e))?;
+    // Made in name order, whatever the order on disk: a tmpfs lists the newest first, so
+    // s6-svscan, which starts services in its directory's order, starts s6-svscan-log
+    // first, then s6-linux-init-shutdownd, then -runleveld: the stage-2 child, which waits
+    // for the logger's fifo, waits least.
+    crate::sort::sort_by(&mut ents, &|a, b| a.file_name().cmp(&b.file_name()));
+    for ent in ents {
         let from = ent.path();
         let to = dst.join(ent.file_name());
         let md = fs::symlink_metadata(&from).map_err(|e| Error::io(format!("stat {}", from.display()), &e))?;
