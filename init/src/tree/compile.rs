@@ -192,8 +192,9 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     Ok(code)
 }
 
-/// An s6-rc-compile started before the check: ended, its database removed, unless waited
-/// for and its database taken (`pid` and `new` emptied).
+/// An s6-rc-compile started before the check: waited for and its database removed, unless
+/// its database was taken (`pid` and `new` emptied). Waited for, not killed: a compiler that
+/// forks (a wrapper script) would leave a child that writes the database after its removal.
 struct Early {
     pid: Option<nix::unistd::Pid>,
     new: PathBuf,
@@ -202,7 +203,6 @@ struct Early {
 impl Drop for Early {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = child::wait(pid);
         }
         if !self.new.as_os_str().is_empty() {
