@@ -188,19 +188,21 @@ fn run_dir(sys: &mut dyn Sys, dir: &str, key: &str) {
 /// init.conf's `tmp_size` or `shm_size`; a bad value is said (stage 1 said it on the console
 /// already; this goes to the log) and the default used.
 fn tmpfs_size(key: &str) -> String {
-    let text = match fs::read(config::DEFAULT_PATH) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) => return config::DEFAULT_TMPFS_SIZE.into(),
-    };
-    let (c, diags) = config::parse(&text, config::DEFAULT_PATH);
+    // Read and parsed once for the process: `kiss-s6 virtual … tmp … shm …` asks twice.
+    static PARSED: std::sync::OnceLock<Option<(config::Config, Vec<String>)>> = std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        let b = fs::read(config::DEFAULT_PATH).ok()?;
+        Some(config::parse(&String::from_utf8_lossy(&b), config::DEFAULT_PATH))
+    });
+    let Some((c, diags)) = parsed else { return config::DEFAULT_TMPFS_SIZE.into() };
     let mention = format!(" for {key}:");
     for d in diags.iter().filter(|d| d.contains(&mention)) {
         say(d);
     }
     if key == "tmp_size" {
-        c.tmp_size
+        c.tmp_size.clone()
     } else {
-        c.shm_size
+        c.shm_size.clone()
     }
 }
 
