@@ -17,7 +17,7 @@
 //! - `s6rcdb`    the compiled database's services, `down-set` (what rc.shutdown stops)
 //! - `pseudofs`  `virtual`: proc, sys, dev, devpts, shm, fd, tmp, cgroup2, the run dirs
 //! - `getty`     `getty`: the login the tty and rescue-console longruns run
-//! - `logger`    `logger`: the s6-log end of the syslogd and klogd pipelines
+//! - `logger`    `logger`: s6-log for syslogd (its pipeline's end) and klogd (/proc/kmsg)
 //! - `devices`   `devices`: the device manager (devd) and its coldplug
 //! - `svhelper`  what those helpers share (messages, PATH look-up, idling)
 //! - `seed`      the random seed across boots, without waiting for the kernel's RNG
@@ -107,7 +107,7 @@ commands:
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
   virtual PART…      the virtual bundle's mounts and links (proc sys dev devpts shm fd tmp cgroup2 rundirs)
-  getty [--rescue] TTY  a login prompt on TTY (agetty, getty or sulogin), once the boot is done
+  getty [--rescue] [--now] [--getty P] TTY  a login prompt on TTY (its own on a VT; agetty, getty or sulogin), once the boot is done
   logger NAME         s6-log into /var/log/NAME (/run/log/NAME until /var/log is writable)
   devices run|coldplug  the device manager (devices.conf: mdevd, udevd, mdev or none)
   seed load|save      feed the random seed to the kernel and renew it, never waiting

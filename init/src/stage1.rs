@@ -286,7 +286,7 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
         let dir = p.scandir.join(EARLY_GETTY);
         let _ = fs::create_dir(&dir);
         let run = dir.join("run");
-        fs::write(&run, format!("#!/bin/sh\nexec /usr/bin/kiss-s6 getty {tty}\n"))
+        fs::write(&run, format!("#!/bin/sh\nexec /usr/bin/kiss-s6 getty --now {tty}\n"))
             .map_err(|e| Error::io(format!("write {}", run.display()), &e))?;
         fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(format!("chmod {}", run.display()), &e))?;
     }
@@ -757,7 +757,7 @@ mod tests {
         assert_eq!(mode("service/s6-svscan-log/fifo"), 0o600);
         assert_eq!(mode("service/s6-linux-init-shutdownd/fifo"), 0o600);
         assert_eq!(mode("uncaught-logs"), 0o2750);
-        assert!(fs::read_to_string(dst.join("service/s6-linux-init-early-getty/run")).unwrap().contains("getty tty2"));
+        assert!(fs::read_to_string(dst.join("service/s6-linux-init-early-getty/run")).unwrap().contains("getty --now tty2"), "the early getty does not wait for stage 2");
         assert!(dst.join("kiss-s6/console-log").exists());
         assert_eq!(fs::read_to_string(dst.join("service/s6-svscan-log/run")).unwrap(), CONSOLE_LOGGER_RUN);
         assert_eq!(mode("service/s6-svscan-log/run"), 0o755);

@@ -432,12 +432,12 @@ fn the_tree_compiles_with_zero_warnings_and_declares_every_edge() {
         ("sysctl", &["proc", "modules"]),
         ("hostname", &["proc"]),
         ("hwclock", &["dev"]),
-        ("nologin", &["rw"]),
         ("syslogd", &["dev", "syslogd-log"]),
-        ("klogd", &["proc", "klogd-log"]),
-        ("log-persist", &["fstab", "syslogd-log", "klogd-log"]),
+        // klogd is its own logger (s6-log on /proc/kmsg, early in /run/log).
+        ("klogd", &["proc", "rundirs"]),
+        ("log-persist", &["fstab", "syslogd-log", "klogd"]),
         ("netmount", &["fstab", "loopback"]),
-        ("hooks", &["fsck", "rw", "fstab", "swap", "hostname", "sysctl", "seed", "hwclock", "loopback", "rundirs", "nologin"]),
+        ("hooks", &["fsck", "rw", "fstab", "swap", "hostname", "sysctl", "seed", "hwclock", "loopback", "rundirs"]),
     ];
     for (svc, deps) in must {
         let got = db.deps(svc);
@@ -465,7 +465,7 @@ fn the_tree_compiles_with_zero_warnings_and_declares_every_edge() {
     assert_eq!(db.all_deps("rescue-console"), virtual_, "the rescue login depends only on virtual");
     // Bundles.
     let boot = db.q(&["contents", "boot"]);
-    for s in ["proc", "pseudofs", "devd", "coldplug", "modules", "fsck", "rw", "fstab", "swap", "hostname", "sysctl", "seed", "hwclock", "loopback", "nologin", "syslogd", "syslogd-log", "klogd", "klogd-log", "log-persist", "hooks"] {
+    for s in ["proc", "pseudofs", "devd", "coldplug", "modules", "fsck", "rw", "fstab", "swap", "hostname", "sysctl", "seed", "hwclock", "loopback", "syslogd", "syslogd-log", "klogd", "log-persist", "hooks"] {
         assert!(boot.contains(s), "boot lacks {s}");
     }
     assert!(!boot.contains("netmount"), "netmount is optional (kiss-s6 enable netmount)");
@@ -477,8 +477,7 @@ fn the_tree_compiles_with_zero_warnings_and_declares_every_edge() {
     assert_eq!(db.q(&["contents", "1"]), virtual_.union(&set(&["tty1", "rescue-console"])).cloned().collect());
     // Pipelines and readiness.
     assert_eq!(db.q(&["type", "syslogd-pipeline"]), set(&["bundle"]));
-    assert_eq!(db.q(&["type", "klogd-pipeline"]), set(&["bundle"]));
-    for s in ["devd", "syslogd", "syslogd-log", "klogd-log"] {
+    for s in ["devd", "syslogd", "syslogd-log", "klogd"] {
         let nfd = fs::read_to_string(db.dir.join("servicedirs").join(s).join("notification-fd")).unwrap();
         assert_eq!(nfd.trim(), "3", "{s}: readiness on fd 3");
     }
@@ -735,9 +734,10 @@ fn optional_virtual_parts_say_why_and_never_fail() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("virtual: unknown part \"swap\""), "{}", text(&o));
 }
 
-/// `kiss-s6 getty`: the first installed of agetty and getty, with the arguments of a virtual
-/// terminal or a serial line, once stage 2 is done; a tty that is not a terminal is said and
-/// waited on (a longrun that exits is restarted every second).
+/// `kiss-s6 getty`: kiss-s6's own prompt on a virtual terminal (below), on a serial line the
+/// first installed of agetty and getty, with a serial line's arguments; `--getty` (or
+/// getty.conf's `getty`) picks one everywhere; all once stage 2 is done. A tty that is not a
+/// terminal is said and waited on (a longrun that exits is restarted every second).
 #[test]
 fn getty_picks_the_installed_getty_and_its_arguments() {
     if !ns_ready() {
@@ -749,22 +749,141 @@ fn getty_picks_the_installed_getty_and_its_arguments() {
         mount --bind /run/null /dev/tty1; mount --bind /run/null /dev/ttyS0
         mkdir -p /run/fake /run/kiss-s6; : > /run/kiss-s6/stage2-exit
         printf '#!/bin/sh\necho "ran ${0##*/} $*"\n' > /run/fake/getty; chmod 755 /run/fake/getty
-        PATH=/run/fake $KISS_S6 getty tty1
+        PATH=/run/fake $KISS_S6 getty --getty busybox tty1
         PATH=/run/fake $KISS_S6 getty ttyS0
         cp /run/fake/getty /run/fake/agetty
-        PATH=/run/fake $KISS_S6 getty tty1
+        PATH=/run/fake $KISS_S6 getty --getty=agetty tty1
         PATH=/run/fake $KISS_S6 getty ttyS0
+        PATH=/run/fake $KISS_S6 getty --getty busybox ttyS0
+        mount -t tmpfs t /etc; mkdir /etc/kiss-s6; echo 'getty = busybox' > /etc/kiss-s6/getty.conf
+        PATH=/run/fake $KISS_S6 getty ttyS0
+        echo 'getty = mingetty' > /etc/kiss-s6/getty.conf
+        PATH=/run/fake $KISS_S6 getty ttyS0; echo "bad-conf $?"
+        rm /etc/kiss-s6/getty.conf
         timeout 1 env PATH=/run/fake $KISS_S6 getty tty3; echo "not-a-tty $?"
-        rm /run/fake/getty /run/fake/agetty
-        timeout 1 env PATH=/run/fake $KISS_S6 getty tty1; echo "none $?"
+        rm /run/fake/getty
+        PATH=/run/fake $KISS_S6 getty --getty busybox ttyS0
+        rm /run/fake/agetty
+        timeout 1 env PATH=/run/fake $KISS_S6 getty ttyS0; echo "none $?"
         $KISS_S6 getty; echo "usage $?"
+        $KISS_S6 getty --getty; echo "usage $?"
+        $KISS_S6 getty tty1 tty2; echo "usage $?"
     "#);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    for line in ["ran getty 38400 tty1 linux\n", "ran getty -L 115200 ttyS0 vt100\n", "ran agetty tty1 linux\n", "ran agetty -L ttyS0 115200 vt100\n", "not-a-tty 124\n", "none 124\n", "usage 100\n"] {
+    for line in [
+        "ran getty 38400 tty1 linux\n",
+        "ran getty -L 115200 ttyS0 vt100\nran agetty tty1 linux\nran agetty -L ttyS0 115200 vt100\nran getty -L 115200 ttyS0 vt100\nran getty -L 115200 ttyS0 vt100\nbad-conf 100\n",
+        "not-a-tty 124\nran agetty -L ttyS0 115200 vt100\nnone 124\nusage 100\nusage 100\nusage 100\n",
+    ] {
         assert!(out.contains(line), "{line}{}", text(&o));
     }
-    assert!(err.contains("kiss-s6: getty: warning: /dev/tty3 is not a terminal: no login there"), "{}", text(&o));
-    assert!(err.contains("kiss-s6: getty: fatal: no getty, agetty or sulogin installed: no login on /dev/tty1"), "{}", text(&o));
+    for line in [
+        "kiss-s6: getty: warning: /dev/tty3 is not a terminal: no login there",
+        "getty.conf `getty = mingetty`: not one of auto, builtin, agetty, busybox",
+        "kiss-s6: getty: warning: getty = busybox, which is not installed: the first installed of agetty and getty instead",
+        "kiss-s6: getty: fatal: no getty, agetty or sulogin installed: no login on /dev/ttyS0",
+    ] {
+        assert!(err.contains(line), "{line}\n{}", text(&o));
+    }
+}
+
+/// A pseudo-terminal: (master fd, the slave's name under /dev, e.g. `pts/3`).
+fn pty() -> (std::os::fd::OwnedFd, String) {
+    use nix::libc;
+    use std::os::fd::FromRawFd as _;
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK) };
+    assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+    let mut name = [0 as libc::c_char; 64];
+    unsafe {
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    (unsafe { std::os::fd::OwnedFd::from_raw_fd(m) }, name.trim_start_matches("/dev/").to_string())
+}
+
+/// Read the pty's master into SEEN until it holds NEEDLE (after FROM), for up to 10 s.
+fn read_until(m: &std::os::fd::OwnedFd, seen: &mut String, from: usize, needle: &str) {
+    use std::os::fd::AsRawFd as _;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen[from..].contains(needle) {
+        assert!(std::time::Instant::now() < deadline, "no {needle:?} on the terminal; it shows:\n{seen}");
+        let mut buf = [0u8; 4096];
+        let n = unsafe { nix::libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+fn type_in(m: &std::os::fd::OwnedFd, text: &str) {
+    use std::os::fd::AsRawFd as _;
+    assert_eq!(unsafe { nix::libc::write(m.as_raw_fd(), text.as_ptr().cast(), text.len()) }, text.len() as isize);
+}
+
+/// kiss-s6's own login prompt, on a real terminal (a pseudo-terminal, as a virtual terminal
+/// is one to the tty layer): the hostname's prompt, an empty line prompts again, a name that
+/// login would read as an option is refused, a name execs `login -- NAME` with TERM set and
+/// the terminal in its sane (canonical, echoing) mode; ^D ends it with no login; a second
+/// getty on the same terminal is refused. `login` is
+/// a stand-in that prints what it was given: this is getty's part.
+#[test]
+fn builtin_getty_prompts_on_a_terminal_and_execs_login_with_the_name() {
+    let t = tmpdir("getty-pty");
+    let login = t.join("login");
+    fs::write(&login, "#!/bin/sh\necho \"login-ran $*\"\necho \"term $TERM\"\nexport PATH=/usr/bin:/bin\nstty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo -e -echo -e -icanon | tr '\\n' ' '; echo\n").unwrap();
+    fs::set_permissions(&login, fs::Permissions::from_mode(0o755)).unwrap();
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+
+    let (m, tty) = pty();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiss-s6"))
+        .args(["getty", "--now", "--getty", "builtin", &tty])
+        .env("PATH", &t)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&m, &mut seen, 0, &format!("{host} login: "));
+    // A second login on the same terminal is refused (it would hang the first up), said.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_kiss-s6"))
+        .args(["getty", "--now", "--getty", "builtin", &tty])
+        .env("PATH", &t)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(second.stderr.take().unwrap()), &mut line).unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(line.starts_with(&format!("kiss-s6: getty: fatal: /dev/{tty} is the terminal of another session (a second login on it?")), "{line}");
+    let at = seen.len();
+    type_in(&m, "\r");
+    read_until(&m, &mut seen, at, " login: ");
+    let at = seen.len();
+    type_in(&m, "-f root\r");
+    read_until(&m, &mut seen, at, "login name can't start with '-'");
+    read_until(&m, &mut seen, at, " login: ");
+    let at = seen.len();
+    type_in(&m, "root\r");
+    read_until(&m, &mut seen, at, "login-ran -- root");
+    // TERM: vt100 on what is not a virtual terminal (linux on tty1-tty63).
+    read_until(&m, &mut seen, at, "term vt100");
+    read_until(&m, &mut seen, at, "icanon echo");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{seen}");
+
+    let (m, tty) = pty();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiss-s6")).args(["getty", "--now", "--getty", "builtin", &tty]).env("PATH", &t).spawn().unwrap();
+    let mut seen = String::new();
+    read_until(&m, &mut seen, 0, " login: ");
+    type_in(&m, "\x04");
+    let status = child.wait().unwrap();
+    assert!(status.success() && !seen.contains("login-ran"), "{status:?}\n{seen}");
+    let _ = fs::remove_dir_all(&t);
 }
 
 /// `kiss-s6 logger NAME`: s6-log into /run/log/NAME while /var/log is not writable, into

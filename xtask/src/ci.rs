@@ -306,6 +306,7 @@ fn full_checks(r: &[(String, String)], o: &Outcome) -> std::result::Result<(), S
         }
     }
     expect(r, "svstat", "tty1 true")?;
+    expect(r, "klogd-first", "Linux version")?;
     lacks(o, "\ns6-rc: info: service pseudofs")?;
     default_up(r)?;
     // rc.shutdown ran the down script of a user oneshot (it skips oneshots without one).
@@ -539,6 +540,30 @@ fn trig(marker: &str, cmd: &str) -> Vec<(String, String)> {
     vec![(marker.to_string(), cmd.to_string())]
 }
 
+/// TEXT typed at QEMU's keyboard (the active virtual terminal, tty1) once the log shows
+/// MARKER: one monitor `sendkey` a character (US layout; what `typed`'s callers use).
+fn typed(marker: &str, text: &str) -> Vec<(String, String)> {
+    let key = |c: char| -> String {
+        let k = match c {
+            'a'..='z' | '0'..='9' => c.to_string(),
+            '\n' => "ret".into(),
+            ' ' => "spc".into(),
+            '-' => "minus".into(),
+            '=' => "equal".into(),
+            '/' => "slash".into(),
+            '.' => "dot".into(),
+            '$' => "shift-4".into(),
+            '*' => "shift-8".into(),
+            '(' => "shift-9".into(),
+            ')' => "shift-0".into(),
+            '>' => "shift-dot".into(),
+            _ => panic!("typed: no key for {c:?}"),
+        };
+        format!("sendkey {k}")
+    };
+    text.chars().map(|c| (marker.to_string(), key(c))).collect()
+}
+
 fn rescue_up(r: &[(String, String)]) -> std::result::Result<(), String> {
     expect(r, "svstat", "rescue-console true").and_then(|_| expect(r, "svstat", "tty1 true"))
 }
@@ -624,6 +649,12 @@ fn fault_list() -> Vec<DiskCase> {
                 other => Err(format!("the reason came at {other:?} s of uptime, not within a minute")),
             }
         }), trig("root@(none):/# ", "quit")),
+        // kiss-s6's own login prompt, used: `root` typed at tty1 (QEMU's keyboard), busybox
+        // login (root has no password in the test image), a command in root's shell.
+        ("login-tty1", "poweroff", "login-tty1", End::PowerDown, Box::new(|r, _o| {
+            expect(r, "tty1-prompt-ready", "kiss-s6")?;
+            expect(r, "tty1-login", "logged-in-42 /dev/tty1 uid=0")
+        }), typed("KISS-S6-TEST: tty1-prompt-ready", "root\necho logged-in-$((6*7)) $(tty) uid=$(id -u) >/run/logged-in\n")),
         ("shutdownd-killed", "poweroff", "shutdownd-kill", End::PowerDown, Box::new(|r, _o| expect(r, "shutdownd-back", "")), vec![]),
         ("service-ignores-term", "poweroff", "term-ignorer", End::PowerDown, Box::new(|_r, o| has(o, "process(es) still running after the")), vec![]),
         ("interactive-shell-hup", "poweroff", "hup-shell", End::PowerDown, Box::new(|_r, o| has(o, "all processes exited after")), vec![]),
