@@ -145,10 +145,21 @@ pub fn check_main(args: Vec<OsString>) -> Result<i32> {
             let _ = writeln!(out, "{}: {}", source::show_path(&f.path), f.text);
         }
     }
-    let (model, _, defs) = load(&sources, user_wins, Scope::Everything)?;
+    let (mut model, _, defs) = load(&sources, user_wins, Scope::Everything)?;
+    // Checking the system (no DIR given): its init.conf too, as stage 1 reads it, and the
+    // runlevel stage 2 brings up must be in the tree (s6-rc-compile accepts a tree without
+    // it; the boot would then start none of it).
+    let (conf_errors, conf_warnings, runlevel) = if user_wins { check_init_conf(&root) } else { (0, 0, None) };
+    if let Some(level) = runlevel.filter(|l| !model.services.contains_key(l) && !model.broken.contains(l)) {
+        model.diags.push(source::Diag {
+            path: under(&root, USER_BUNDLE).join(&level),
+            error: false,
+            text: format!(
+                "missing: no service or bundle is named {level:?}, the runlevel stage 2 brings up (init.conf `runlevel`, default \"default\"): the boot would start none of the tree; `kiss-s6 enable NAME` makes `default`, or set `runlevel`"
+            ),
+        });
+    }
     print_diags(&model.diags, &mut io::stdout());
-    // Checking the system (no DIR given): its init.conf too, as stage 1 reads it.
-    let (conf_errors, conf_warnings) = if user_wins { check_init_conf(&root) } else { (0, 0) };
     let errors = model.errors() + conf_errors;
     let warnings = model.diags.len() - model.errors() + conf_warnings;
     if errors > 0 || (strict && warnings > 0) {
@@ -160,17 +171,17 @@ pub fn check_main(args: Vec<OsString>) -> Result<i32> {
 }
 
 /// `etc/kiss-s6/init.conf` under `root`: the diagnostics stage 1 would print at boot, on
-/// stdout; (errors, warnings). No file: nothing to say.
-fn check_init_conf(root: &Path) -> (usize, usize) {
+/// stdout; (errors, warnings, the runlevel it boots). No file: nothing to say, `default`.
+fn check_init_conf(root: &Path) -> (usize, usize, Option<String>) {
     let path = under(root, "etc/kiss-s6/init.conf");
-    let Ok(bytes) = fs::read(&path) else { return (0, 0) };
-    let (_, diags) = crate::config::parse(&String::from_utf8_lossy(&bytes), &path.display().to_string());
+    let Ok(bytes) = fs::read(&path) else { return (0, 0, Some(crate::config::Config::default().runlevel)) };
+    let (conf, diags) = crate::config::parse(&String::from_utf8_lossy(&bytes), &path.display().to_string());
     let mut out = io::stdout().lock();
     for d in &diags {
         let _ = writeln!(out, "{d}");
     }
     let errors = diags.iter().filter(|d| d.contains(": error: ")).count();
-    (errors, diags.len() - errors)
+    (errors, diags.len() - errors, Some(conf.runlevel))
 }
 
 /// `kiss-s6 order [--root DIR] [--source DIR]… [BUNDLE]`: one atomic service per line.

@@ -1176,7 +1176,11 @@ fn fsck_maps_exit_codes_and_rw_refuses_after_errors() {
                     assert!(!log.contains("reboot"), "{sh} {name}: {log}");
                     assert!(out.contains("fsck: errors remain on /dev/disk-4 (/home) (fsck exit 4, /etc/fstab line 2)"), "{sh} {name}: {}", text(&o));
                     assert!(out.contains("run:  fsck -f /dev/disk-4"), "{sh} {name}: {}", text(&o));
-                    assert!(String::from_utf8_lossy(&o.stderr).contains("fatal: not remounting / read-write"), "{sh} {name}: {}", text(&o));
+                    let err = String::from_utf8_lossy(&o.stderr);
+                    assert!(err.contains("fatal: not remounting / read-write"), "{sh} {name}: {}", text(&o));
+                    // The advice once (rw relays fsck's verdict), and no doubled prefix.
+                    assert_eq!(err.matches("fsck -f /dev/disk-4").count(), 1, "{sh} {name}: {}", text(&o));
+                    assert!(!err.contains("fsck: fsck:"), "{sh} {name}: {}", text(&o));
                 }
             }
         }

@@ -111,6 +111,33 @@ fn check_usage_and_unreadable_exit_codes() {
     fs::remove_dir_all(&root).unwrap();
 }
 
+/// The system's check (`--root`, no DIR) warns when the runlevel stage 2 brings up is in no
+/// tree: s6-rc-compile accepts such a tree, and the boot would start none of it. With a
+/// `runlevel` in init.conf, that name is the one looked for; `--strict` fails on it.
+#[test]
+fn check_warns_when_the_booted_runlevel_is_missing() {
+    let root = tmpdir("no-default");
+    let sv = root.join("usr/share/kiss-s6/sv/a");
+    fs::create_dir_all(&sv).unwrap();
+    fs::write(sv.join("type"), "oneshot\n").unwrap();
+    fs::write(sv.join("up"), "true\n").unwrap();
+    let r = root.to_str().unwrap();
+    let out = run(&["check", "--root", r]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("etc/kiss-s6/bundle/default: warning: missing: no service or bundle is named \"default\""), "{}", text(&out.stdout));
+    assert_eq!(run(&["check", "--strict", "--root", r]).status.code(), Some(1));
+    // The runlevel init.conf names is the one that must exist.
+    fs::create_dir_all(root.join("etc/kiss-s6")).unwrap();
+    fs::write(root.join("etc/kiss-s6/init.conf"), "runlevel = a\n").unwrap();
+    let out = run(&["check", "--strict", "--root", r]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    fs::write(root.join("etc/kiss-s6/init.conf"), "runlevel = 3\n").unwrap();
+    assert!(text(&run(&["check", "--root", r]).stdout).contains("no service or bundle is named \"3\""));
+    // A tree checked by name (DIR) is not the system: no such warning.
+    assert!(!text(&run(&["check", sv.parent().unwrap().to_str().unwrap()]).stdout).contains("missing"));
+    fs::remove_dir_all(&root).unwrap();
+}
+
 // ---------------------------------------------------------------- one fixture per rule
 
 /// How the reference s6-rc-compile (0.5.6.0 and 0.6.1.1 alike) and `check` judge a fixture.
