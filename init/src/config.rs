@@ -68,7 +68,22 @@ impl Default for Config {
 
 /// Parse config text. Returns the config and the diagnostics, each one line naming
 /// `file:line` (`warning:` for unknown keys, `error:` for bad values).
-pub fn parse(text: &str, file: &str) -> (Config, Vec<String>) {
+/// One problem in init.conf: `FILE:LINE: error|warning: …`, and the key it is about (a
+/// reader of one key picks its own by it, not by its wording).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diag {
+    pub key: Option<String>,
+    pub error: bool,
+    pub text: String,
+}
+
+impl std::fmt::Display for Diag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+pub fn parse(text: &str, file: &str) -> (Config, Vec<Diag>) {
     let mut c = Config::default();
     let mut diags = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -78,14 +93,14 @@ pub fn parse(text: &str, file: &str) -> (Config, Vec<String>) {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            diags.push(format!("{file}:{n}: error: expected `key = value`, found {line:?}; line ignored"));
+            diags.push(Diag { key: None, error: true, text: format!("{file}:{n}: error: expected `key = value`, found {line:?}; line ignored") });
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
         let mut bad = |what: &str| {
             let mut s = String::new();
             let _ = write!(s, "{file}:{n}: error: bad value {value:?} for {key}: {what}; using the default");
-            diags.push(s);
+            diags.push(Diag { key: Some(key.into()), error: true, text: s });
         };
         match key {
             "runlevel" => {
@@ -133,7 +148,7 @@ pub fn parse(text: &str, file: &str) -> (Config, Vec<String>) {
                     c.shm_size = value.into()
                 }
             }
-            _ => diags.push(format!("{file}:{n}: warning: unknown key {key:?} ignored")),
+            _ => diags.push(Diag { key: Some(key.into()), error: false, text: format!("{file}:{n}: warning: unknown key {key:?} ignored") }),
         }
     }
     (c, diags)
@@ -157,7 +172,7 @@ pub fn load(path: &Path) -> Config {
     };
     let (c, diags) = parse(&text, &path.display().to_string());
     for d in diags {
-        crate::msg::warn(d);
+        crate::msg::warn(d.text);
     }
     c
 }
@@ -217,8 +232,9 @@ mod tests {
         }
         let (c, d) = parse("tmp_size = 0\nshm_size = lots\n", "/etc/kiss-s6/init.conf");
         assert_eq!((c.tmp_size.as_str(), c.shm_size.as_str()), (DEFAULT_TMPFS_SIZE, DEFAULT_TMPFS_SIZE));
-        assert_eq!(d[0], "/etc/kiss-s6/init.conf:1: error: bad value \"0\" for tmp_size: expected a percentage of RAM (1% to 100%) or a size like 512m or 2g; using the default");
-        assert!(d[1].starts_with("/etc/kiss-s6/init.conf:2: error: bad value \"lots\" for shm_size"));
+        assert_eq!(d[0].text, "/etc/kiss-s6/init.conf:1: error: bad value \"0\" for tmp_size: expected a percentage of RAM (1% to 100%) or a size like 512m or 2g; using the default");
+        assert!(d[1].text.starts_with("/etc/kiss-s6/init.conf:2: error: bad value \"lots\" for shm_size"));
+        assert_eq!((d[0].key.as_deref(), d[1].key.as_deref(), d[0].error), (Some("tmp_size"), Some("shm_size"), true));
     }
 
     #[test]
@@ -226,10 +242,12 @@ mod tests {
         let (c, d) = parse("colour = blue\numask = 999\ngrace_ms = -1\nnonsense\npath = relative\nrunlevel = ../x\n", "/etc/kiss-s6/init.conf");
         assert_eq!(c, Config::default());
         assert_eq!(d.len(), 6);
-        assert_eq!(d[0], "/etc/kiss-s6/init.conf:1: warning: unknown key \"colour\" ignored");
-        assert_eq!(d[1], "/etc/kiss-s6/init.conf:2: error: bad value \"999\" for umask: expected an octal mode like 022; using the default");
-        assert!(d[2].starts_with("/etc/kiss-s6/init.conf:3: error: bad value \"-1\" for grace_ms"));
-        assert!(d[3].contains(":4: error: expected `key = value`"));
+        assert_eq!(d[0].text, "/etc/kiss-s6/init.conf:1: warning: unknown key \"colour\" ignored");
+        assert!(!d[0].error);
+        assert_eq!(d[1].text, "/etc/kiss-s6/init.conf:2: error: bad value \"999\" for umask: expected an octal mode like 022; using the default");
+        assert!(d[2].text.starts_with("/etc/kiss-s6/init.conf:3: error: bad value \"-1\" for grace_ms"));
+        assert!(d[3].text.contains(":4: error: expected `key = value`"));
+        assert_eq!(d[3].key, None);
     }
 
     /// Each key's range, both ends, and the words that turn a setting off.

@@ -189,15 +189,14 @@ fn run_dir(sys: &mut dyn Sys, dir: &str, key: &str) {
 /// already; this goes to the log) and the default used.
 fn tmpfs_size(key: &str) -> String {
     // Read and parsed once for the process: `kiss-s6 virtual … tmp … shm …` asks twice.
-    static PARSED: std::sync::OnceLock<Option<(config::Config, Vec<String>)>> = std::sync::OnceLock::new();
+    static PARSED: std::sync::OnceLock<Option<(config::Config, Vec<config::Diag>)>> = std::sync::OnceLock::new();
     let parsed = PARSED.get_or_init(|| {
         let b = fs::read(config::DEFAULT_PATH).ok()?;
         Some(config::parse(&String::from_utf8_lossy(&b), config::DEFAULT_PATH))
     });
     let Some((c, diags)) = parsed else { return config::DEFAULT_TMPFS_SIZE.into() };
-    let mention = format!(" for {key}:");
-    for d in diags.iter().filter(|d| d.contains(&mention)) {
-        say(d);
+    for d in diags.iter().filter(|d| d.key.as_deref() == Some(key)) {
+        say(&d.text);
     }
     if key == "tmp_size" {
         c.tmp_size.clone()

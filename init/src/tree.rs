@@ -180,7 +180,7 @@ fn check_init_conf(root: &Path) -> (usize, usize, Option<String>) {
     for d in &diags {
         let _ = writeln!(out, "{d}");
     }
-    let errors = diags.iter().filter(|d| d.contains(": error: ")).count();
+    let errors = diags.iter().filter(|d| d.error).count();
     (errors, diags.len() - errors, Some(conf.runlevel))
 }
 
