@@ -9,6 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -114,23 +115,35 @@ fn bounded(argv: &[&str], limit: Option<Duration>) -> bool {
             return false;
         }
     };
-    // The limit is a thread that sleeps and then ends the group; this one blocks in
-    // waitpid, so the end of the coldplug is seen at once (no polling: the boot waits on it).
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if let Some(l) = limit {
-        let (done, timed_out) = (done.clone(), timed_out.clone());
+    // The limit is a thread that sleeps and then ends the group; this one blocks until the
+    // child has ended, so the end of the coldplug is seen at once (no polling: the boot
+    // waits on it). One state, set once: the first to change it from RUNNING decides.
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const TIMED_OUT: u8 = 2;
+    let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
+    let limiter = limit.map(|l| {
+        let state = state.clone();
         std::thread::spawn(move || {
             std::thread::sleep(l);
-            if !done.load(std::sync::atomic::Ordering::SeqCst) {
-                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+            if state.compare_exchange(RUNNING, TIMED_OUT, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                 let _ = killpg(pid, Signal::SIGTERM);
             }
-        });
+        })
+    });
+    // Ended, not yet reaped (WNOWAIT): while the zombie keeps its pid, a late TERM to its
+    // group cannot reach a process that got the pid since.
+    let mut info: nix::libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only into `info`.
+    let _ = unsafe { nix::libc::waitid(nix::libc::P_PID, pid.as_raw() as nix::libc::id_t, &mut info, nix::libc::WEXITED | nix::libc::WNOWAIT) };
+    if state.compare_exchange(RUNNING, DONE, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        // Timed out: the limiter's TERM is sent before the child is reaped.
+        if let Some(t) = limiter {
+            let _ = t.join();
+        }
     }
     let st = child::wait(pid);
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    st.is_ok_and(|s| s.success()) && !timed_out.load(std::sync::atomic::Ordering::SeqCst)
+    st.is_ok_and(|s| s.success()) && state.load(Ordering::SeqCst) == DONE
 }
 
 /// exec(2) ARGV; only returns on failure.
