@@ -9,7 +9,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -115,35 +114,39 @@ fn bounded(argv: &[&str], limit: Option<Duration>) -> bool {
             return false;
         }
     };
-    // The limit is a thread that sleeps and then ends the group; this one blocks until the
-    // child has ended, so the end of the coldplug is seen at once (no polling: the boot
-    // waits on it). One state, set once: the first to change it from RUNNING decides.
-    const RUNNING: u8 = 0;
-    const DONE: u8 = 1;
-    const TIMED_OUT: u8 = 2;
-    let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(RUNNING));
-    let limiter = limit.map(|l| {
-        let state = state.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(l);
-            if state.compare_exchange(RUNNING, TIMED_OUT, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                let _ = killpg(pid, Signal::SIGTERM);
+    // Wait for the end of the child (no polling: the boot waits on the coldplug), at most
+    // the limit: poll(2) on a pidfd, readable once the child has ended. A timed-out group
+    // gets TERM before the child is reaped: while the zombie keeps its pid, the signal
+    // cannot reach a process that got the pid since. No thread (std's thread machinery is
+    // 24 KiB of the binary) and no signal handler.
+    let mut timed_out = false;
+    if let Some(l) = limit {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) } as i32;
+        if fd < 0 {
+            say(&format!("warning: no pidfd ({}): {} runs without its time limit", nix::errno::Errno::last().desc(), argv[0]));
+        } else {
+            let mut p = nix::libc::pollfd { fd, events: nix::libc::POLLIN, revents: 0 };
+            let deadline = std::time::Instant::now() + l;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32;
+                // SAFETY: one pollfd, ours.
+                let r = unsafe { nix::libc::poll(&mut p, 1, left) };
+                if r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                    continue;
+                }
+                if r == 0 {
+                    timed_out = true;
+                    let _ = killpg(pid, Signal::SIGTERM);
+                }
+                break;
             }
-        })
-    });
-    // Ended, not yet reaped (WNOWAIT): while the zombie keeps its pid, a late TERM to its
-    // group cannot reach a process that got the pid since.
-    let mut info: nix::libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid writes only into `info`.
-    let _ = unsafe { nix::libc::waitid(nix::libc::P_PID, pid.as_raw() as nix::libc::id_t, &mut info, nix::libc::WEXITED | nix::libc::WNOWAIT) };
-    if state.compare_exchange(RUNNING, DONE, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-        // Timed out: the limiter's TERM is sent before the child is reaped.
-        if let Some(t) = limiter {
-            let _ = t.join();
+            // SAFETY: fd is the pidfd opened above, closed once.
+            unsafe { nix::libc::close(fd) };
         }
     }
     let st = child::wait(pid);
-    st.is_ok_and(|s| s.success()) && state.load(Ordering::SeqCst) == DONE
+    st.is_ok_and(|s| s.success()) && !timed_out
 }
 
 /// exec(2) ARGV; only returns on failure.

@@ -101,7 +101,6 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
         }
         _ => None,
     };
-    super::source::ONE_THREAD.store(early.is_some(), std::sync::atomic::Ordering::Relaxed);
     let defs = check_tree(root)?;
     let compiler = find_tool("s6-rc-compile").ok_or_else(|| {
         Error::new(111, "unable to find s6-rc-compile in PATH or $SKARNET_ROOT/usr/bin: install s6-rc")

@@ -270,41 +270,19 @@ pub enum Scope {
     Graph,
 }
 
-/// Set by `kiss-s6 compile` while s6-rc-compile reads the same tree on the other CPU: a
-/// second reading thread would only compete with it (1 000 services: 59 ms with two threads
-/// against s6-rc-compile's 51 ms alone).
-pub static ONE_THREAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Read every definition into `model` (per-service rules). Large trees are read by two
-/// threads, each into a model of its own, merged in name order: the result, diagnostics
-/// included, is the same as one thread's.
+/// Read every definition into `model` (per-service rules), by one thread: a second one
+/// halved the wall time above a few thousand services, but std's thread machinery is 24 KiB
+/// of a binary that is pid 1 (issue I's size goal), real trees are tens of services, and
+/// `kiss-s6 compile` runs s6-rc-compile on the other CPU meanwhile.
 pub fn load(all: &Defs, model: &mut Model, scope: Scope) -> Result<()> {
-    let defs = all.defs.as_slice();
-    let load_chunk = |chunk: &[Def]| -> Result<Model> {
-        let mut part = Model::default();
-        for def in chunk {
-            // `source` indexes the directory `definitions` listed it from.
-            load_one(&all.sources[def.source], def, all.fix_hint.as_deref(), &mut part, scope)?;
-        }
-        Ok(part)
-    };
-    // Below a few hundred services a thread costs more than it saves.
-    let parts: Vec<Result<Model>> = if defs.len() < 512 || ONE_THREAD.load(std::sync::atomic::Ordering::Relaxed) {
-        vec![load_chunk(defs)]
-    } else {
-        let (a, b) = defs.split_at(defs.len() / 2);
-        std::thread::scope(|s| {
-            let second = s.spawn(|| load_chunk(b));
-            let first = load_chunk(a);
-            vec![first, second.join().unwrap_or_else(|_| Err(Error::new(111, "a tree-reading thread died")))]
-        })
-    };
-    for part in parts {
-        let part = part?;
-        model.services.extend(part.services);
-        model.broken.extend(part.broken);
-        model.diags.extend(part.diags);
+    let mut part = Model::default();
+    for def in &all.defs {
+        // `source` indexes the directory `definitions` listed it from.
+        load_one(&all.sources[def.source], def, all.fix_hint.as_deref(), &mut part, scope)?;
     }
+    model.services.extend(part.services);
+    model.broken.extend(part.broken);
+    model.diags.extend(part.diags);
     Ok(())
 }
 
