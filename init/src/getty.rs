@@ -81,10 +81,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let vt = tty.strip_prefix("tty").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     let term = if vt { "linux" } else { "vt100" };
-    if program == "builtin" || (program == "auto" && (vt || console)) {
-        builtin(&tty, &dev, term, !vt);
-    }
     let baud = helper_value("getty", "baud", "115200");
+    // The builtin sets `baud` on a serial line other than the console (whose speed is the
+    // kernel's: console=ttyS0,115200).
+    let speed = if vt || console { None } else { Some(baud.as_str()) };
+    if program == "builtin" || (program == "auto" && (vt || console)) {
+        builtin(&tty, &dev, term, !vt, speed);
+    }
     // -L: a local line (no carrier detect) on serial lines.
     let agetty: Vec<&str> = if vt { vec!["agetty", &tty, term] } else { vec!["agetty", "-L", &tty, &baud, term] };
     // busybox getty: BAUD TTY TERM.
@@ -101,7 +104,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             } else if have("getty") {
                 busybox
             } else if vt || console {
-                builtin(&tty, &dev, term, !vt)
+                builtin(&tty, &dev, term, !vt, speed)
             } else if have("sulogin") {
                 say(&format!("warning: no getty installed: sulogin on {dev}"));
                 vec!["sulogin", &dev]
@@ -129,8 +132,8 @@ fn fail(text: &str) -> ! {
 }
 
 /// The login prompt on terminal DEV, then `login -- NAME`. SERIAL: a local serial line (no
-/// carrier detect, as getty -L), its speed as it is.
-fn builtin(tty: &str, dev: &str, term: &str, serial: bool) -> ! {
+/// carrier detect, as getty -L), at BAUD when given, else at the speed it has.
+fn builtin(tty: &str, dev: &str, term: &str, serial: bool, baud: Option<&str>) -> ! {
     // Our own session (s6-supervise made one already; then this fails, harmlessly), whose
     // controlling terminal DEV becomes (open_tty).
     let _ = nix::unistd::setsid();
@@ -161,7 +164,14 @@ fn builtin(tty: &str, dev: &str, term: &str, serial: bool) -> ! {
         std::mem::forget(fd);
     }
     unsafe { libc::tcsetpgrp(0, libc::getpid()) };
-    if let Err(e) = sane_mode(serial) {
+    let speed = baud.and_then(|b| {
+        let s = speed_of(b);
+        if s.is_none() {
+            say(&format!("warning: getty.conf: baud = {b}: not a line speed (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600): {dev} keeps its speed"));
+        }
+        s
+    });
+    if let Err(e) = sane_mode(serial, speed) {
         fail(&format!("{dev}: unable to set the terminal's mode: {}", e.desc()));
     }
     // What was typed during the boot is not a login name.
@@ -215,7 +225,7 @@ fn open_tty(dev: &str) -> OwnedFd {
 
 /// `stty sane` on fd 0: canonical input, echo, the usual control characters (DEL erases,
 /// as the Linux console's Backspace sends it), 8 bits, its speed kept.
-fn sane_mode(serial: bool) -> std::result::Result<(), nix::errno::Errno> {
+fn sane_mode(serial: bool, speed: Option<libc::speed_t>) -> std::result::Result<(), nix::errno::Errno> {
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
         return Err(nix::errno::Errno::last());
@@ -223,6 +233,13 @@ fn sane_mode(serial: bool) -> std::result::Result<(), nix::errno::Errno> {
     t.c_cflag = (t.c_cflag & (libc::CBAUD | libc::CBAUDEX | libc::CIBAUD)) | libc::CS8 | libc::CREAD | libc::HUPCL;
     if serial {
         t.c_cflag |= libc::CLOCAL;
+    }
+    if let Some(s) = speed {
+        // SAFETY: t is a termios tcgetattr filled.
+        unsafe {
+            libc::cfsetispeed(&mut t, s);
+            libc::cfsetospeed(&mut t, s);
+        }
     }
     t.c_iflag = libc::ICRNL | libc::IXON | libc::IUTF8;
     t.c_oflag = libc::OPOST | libc::ONLCR;
@@ -252,6 +269,21 @@ fn sane_mode(serial: bool) -> std::result::Result<(), nix::errno::Errno> {
         return Err(nix::errno::Errno::last());
     }
     Ok(())
+}
+
+/// A `baud` value as a termios speed.
+fn speed_of(baud: &str) -> Option<libc::speed_t> {
+    Some(match baud {
+        "9600" => libc::B9600,
+        "19200" => libc::B19200,
+        "38400" => libc::B38400,
+        "57600" => libc::B57600,
+        "115200" => libc::B115200,
+        "230400" => libc::B230400,
+        "460800" => libc::B460800,
+        "921600" => libc::B921600,
+        _ => return None,
+    })
 }
 
 /// What one line typed at the prompt asks for: a name, nothing (prompt again), or a reason

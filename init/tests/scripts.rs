@@ -834,7 +834,7 @@ fn type_in(m: &std::os::fd::OwnedFd, text: &str) {
 fn builtin_getty_prompts_on_a_terminal_and_execs_login_with_the_name() {
     let t = tmpdir("getty-pty");
     let login = t.join("login");
-    fs::write(&login, "#!/bin/sh\necho \"login-ran $*\"\necho \"term $TERM\"\nexport PATH=/usr/bin:/bin\nstty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo -e -echo -e -icanon | tr '\\n' ' '; echo\n").unwrap();
+    fs::write(&login, "#!/bin/sh\necho \"login-ran $*\"\necho \"term $TERM\"\nexport PATH=/usr/bin:/bin\nstty -a | tr ' ;' '\\n\\n' | grep -x -e 115200 -e icanon -e echo -e -echo -e -icanon | tr '\\n' ' '; echo\n").unwrap();
     fs::set_permissions(&login, fs::Permissions::from_mode(0o755)).unwrap();
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
 
@@ -872,7 +872,8 @@ fn builtin_getty_prompts_on_a_terminal_and_execs_login_with_the_name() {
     read_until(&m, &mut seen, at, "login-ran -- root");
     // TERM: vt100 on what is not a virtual terminal (linux on tty1-tty63).
     read_until(&m, &mut seen, at, "term vt100");
-    read_until(&m, &mut seen, at, "icanon echo");
+    // A serial line other than the console: getty.conf's baud (115200 by default).
+    read_until(&m, &mut seen, at, "115200 icanon echo");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}\n{seen}");
 
