@@ -120,19 +120,23 @@ fn bounded(argv: &[&str], limit: Option<Duration>) -> bool {
     // cannot reach a process that got the pid since. No thread (std's thread machinery is
     // 24 KiB of the binary) and no signal handler.
     let mut timed_out = false;
-    if let Some(l) = limit {
+    // A limit too far to be a time (coldplug_timeout = 2^64-1) is no limit.
+    if let Some(deadline) = limit.and_then(|l| std::time::Instant::now().checked_add(l)) {
         // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
         let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) } as i32;
         if fd < 0 {
-            say(&format!("warning: no pidfd ({}): {} runs without its time limit", nix::errno::Errno::last().desc(), argv[0]));
+            say(&format!("warning: no pidfd ({}; Linux 5.3 has them): {} runs without its time limit", nix::errno::Errno::last().desc(), argv[0]));
         } else {
             let mut p = nix::libc::pollfd { fd, events: nix::libc::POLLIN, revents: 0 };
-            let deadline = std::time::Instant::now() + l;
             loop {
                 let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32;
                 // SAFETY: one pollfd, ours.
                 let r = unsafe { nix::libc::poll(&mut p, 1, left) };
                 if r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                    continue;
+                }
+                // poll's timeout is capped at 24.8 days: the limit may be later still.
+                if r == 0 && std::time::Instant::now() < deadline {
                     continue;
                 }
                 if r == 0 {

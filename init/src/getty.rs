@@ -53,10 +53,19 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         }
     }
     let Some(mut tty) = tty else { return Err(Error::usage(USAGE)) };
-    let program = program.unwrap_or_else(|| helper_value("getty", "getty", "auto"));
-    if !matches!(program.as_str(), "auto" | "builtin" | "agetty" | "busybox") {
-        return Err(Error::usage(format!("--getty / getty.conf `getty = {program}`: not one of auto, builtin, agetty, busybox\n{USAGE}")));
-    }
+    let known = |p: &str| matches!(p, "auto" | "builtin" | "agetty" | "busybox");
+    let program = match program {
+        Some(p) if !known(&p) => return Err(Error::usage(format!("--getty {p}: not one of auto, builtin, agetty, busybox\n{USAGE}"))),
+        Some(p) => p,
+        // A typo in the file must not leave the machine without a login: said, and auto.
+        None => match helper_value("getty", "getty", "auto") {
+            p if known(&p) => p,
+            p => {
+                say(&format!("warning: /etc/kiss-s6/getty.conf: getty = {p}: not one of auto, builtin, agetty, busybox: auto instead"));
+                "auto".into()
+            }
+        },
+    };
     // The kernel's console is a local line (no modem on it), whose speed the kernel set.
     let console = tty == "console";
     if console {
@@ -155,7 +164,12 @@ fn builtin(tty: &str, dev: &str, term: &str, serial: bool, baud: Option<&str>) -
         let flags = libc::fcntl(raw, libc::F_GETFL);
         libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK);
         for n in 0..3 {
-            libc::dup2(raw, n);
+            if n != raw && libc::dup2(raw, n) < 0 {
+                fail(&format!("{dev}: dup2: {}", nix::errno::Errno::last().desc()));
+            }
+            // Open across login's exec (the terminal was opened close-on-exec; dup2 clears
+            // it, but not when the descriptor already was 0, 1 or 2).
+            libc::fcntl(n, libc::F_SETFD, 0);
         }
     }
     if raw > 2 {
@@ -291,6 +305,16 @@ fn speed_of(baud: &str) -> Option<libc::speed_t> {
 fn login_name(line: &[u8]) -> std::result::Result<Option<String>, &'static str> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // ^H erases too (a serial terminal's Backspace; the line discipline erases on DEL).
+    let mut erased = Vec::with_capacity(line.len());
+    for &b in line {
+        if b == 0x08 {
+            erased.pop();
+        } else {
+            erased.push(b);
+        }
+    }
+    let line = erased.as_slice();
     if line.iter().all(|b| *b == b' ' || *b == b'\t') {
         return Ok(None);
     }
@@ -368,6 +392,8 @@ mod tests {
         assert_eq!(login_name(b"  \n"), Ok(None));
         assert!(login_name(b"-f root\n").is_err(), "an option for login");
         assert!(login_name(b"ro\x1bot\n").is_err());
+        assert_eq!(login_name(b"rooz\x08t\n"), Ok(Some("root".into())), "^H erases");
+        assert_eq!(login_name(b"\x08\x08root\n"), Ok(Some("root".into())));
     }
 
     #[test]

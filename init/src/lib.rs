@@ -107,7 +107,7 @@ commands:
   down-set [-l LIVE]  the services rc.shutdown brings down (longruns, oneshots with down)
   analyze [--svg FILE]  timeline and critical chain of the last boot
   virtual PART…      the virtual bundle's mounts and links (proc sys dev devpts shm fd tmp cgroup2 rundirs)
-  getty [--rescue] [--now] [--getty P] TTY  a login prompt on TTY (its own on a VT; agetty, getty or sulogin), once the boot is done
+  getty [--rescue] [--now] [--getty P] TTY  a login prompt on TTY (its own on a VT and the console; agetty, getty or sulogin), once the boot is done
   logger NAME         s6-log into /var/log/NAME (/run/log/NAME until /var/log is writable)
   devices run|coldplug  the device manager (devices.conf: mdevd, udevd, mdev or none)
   seed load|save      feed the random seed to the kernel and renew it, never waiting

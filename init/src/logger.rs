@@ -1,6 +1,6 @@
 //! `kiss-s6 logger NAME`: s6-log for NAME, on its stdin: the syslogd pipeline's end, or
 //! /proc/kmsg for klogd (the kernel's lines as they are, `<N>` priority first: no ucspilogd
-//! and no pipeline in between, two longruns and 13 processes fewer at boot). It logs into
+//! and no pipeline in between: one longrun and 14 processes fewer at boot). It logs into
 //! /var/log/NAME when /var/log is writable, else into /run/log/NAME: the loggers start early,
 //! before fstab; log-persist restarts them onto /var/log once it is writable and keeps what
 //! they logged meanwhile. Rotation: /etc/kiss-s6/logging.conf. A shell helper before (a

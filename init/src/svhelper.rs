@@ -32,11 +32,15 @@ pub fn idle() -> ! {
 }
 
 /// execvp(3) ARGV (searched in PATH, the environment kept); only returns, with why, on
-/// failure. Not std's `Command`: the binary stays without it (size; see `child`).
+/// failure. Not std's `Command`: the binary stays without it (size; see `child`). Every
+/// signal back to its default and none blocked first: Rust ignores SIGPIPE and
+/// dispositions survive exec (a login's shell would start with SIGPIPE ignored: `yes |
+/// head` never ending).
 pub fn exec(argv: &[&str]) -> nix::errno::Errno {
     let Ok(args) = argv.iter().map(|a| std::ffi::CString::new(*a)).collect::<Result<Vec<_>, _>>() else {
         return nix::errno::Errno::EINVAL;
     };
+    crate::emergency::reset_signals(false);
     match nix::unistd::execvp(&args[0], &args) {
         Ok(never) => match never {},
         Err(e) => e,

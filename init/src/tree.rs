@@ -155,7 +155,12 @@ pub fn check_main(args: Vec<OsString>) -> Result<i32> {
             path: under(&root, USER_BUNDLE).join(&level),
             error: false,
             text: format!(
-                "missing: no service or bundle is named {level:?}, the runlevel stage 2 brings up (init.conf `runlevel`, default \"default\"): the boot would start none of the tree; `kiss-s6 enable NAME` makes `default`, or set `runlevel`"
+                "missing: no service or bundle is named {level:?}, the runlevel stage 2 brings up (init.conf `runlevel`, default \"default\"): {}",
+                if level == "default" || !model.services.contains_key("default") {
+                    "the boot would start none of the tree; `kiss-s6 enable NAME` makes `default`, or set `runlevel`"
+                } else {
+                    "the boot falls back to `default`; make the bundle or set `runlevel`"
+                }
             ),
         });
     }
