@@ -177,12 +177,24 @@ pub fn load(path: &Path) -> Config {
     c
 }
 
-/// A value from a service helper's `/etc/kiss-s6/NAME.conf` (getty, devices, logging): the
-/// same `key = value` syntax, `#` comments; the last non-empty value of KEY wins, DEFAULT when
-/// the file or the key is absent. Checking the value is the caller's: each says what it takes.
-pub fn helper_value(name: &str, key: &str, default: &str) -> String {
-    let text = std::fs::read(format!("/etc/kiss-s6/{name}.conf")).unwrap_or_default();
-    helper_value_in(&String::from_utf8_lossy(&text), key).unwrap_or_else(|| default.into())
+/// A service helper's `/etc/kiss-s6/NAME.conf` (getty, devices, logging), read once: the
+/// same `key = value` syntax, `#` comments. Checking a value is the caller's: each says what
+/// it takes.
+pub struct HelperConf {
+    text: String,
+}
+
+impl HelperConf {
+    /// An absent or unreadable file reads as empty: every key its default.
+    pub fn load(name: &str) -> Self {
+        let text = std::fs::read(format!("/etc/kiss-s6/{name}.conf")).unwrap_or_default();
+        HelperConf { text: String::from_utf8_lossy(&text).into_owned() }
+    }
+
+    /// KEY's last non-empty value, DEFAULT when the key is absent.
+    pub fn get(&self, key: &str, default: &str) -> String {
+        helper_value_in(&self.text, key).unwrap_or_else(|| default.into())
+    }
 }
 
 fn helper_value_in(text: &str, key: &str) -> Option<String> {

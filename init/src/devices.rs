@@ -15,7 +15,7 @@ use nix::sys::signal::{killpg, Signal};
 
 use crate::child;
 use crate::svhelper::{self, have, idle};
-use crate::config::helper_value;
+use crate::config::HelperConf;
 use crate::msg::{Error, Result};
 
 const USAGE: &str = "usage: kiss-s6 devices run|coldplug";
@@ -27,8 +27,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         [Some("coldplug")] => false,
         _ => return Err(Error::usage(USAGE)),
     };
-    let chosen = helper_value("devices", "manager", "auto");
-    let timeout = helper_value("devices", "coldplug_timeout", "120");
+    let conf = HelperConf::load("devices");
+    let chosen = conf.get("manager", "auto");
+    let timeout = conf.get("coldplug_timeout", "120");
     let mut manager = chosen.as_str();
     if manager == "auto" {
         manager = if have("mdevd") && have("mdevd-coldplug") {

@@ -1,8 +1,8 @@
 //! `kiss-s6 getty [--rescue] [--now] [--getty PROGRAM] TTY`: what the tty1-tty6 and
 //! rescue-console longruns run. A login prompt on /dev/TTY: on a virtual terminal and on the
 //! kernel's console kiss-s6's own (below); on another serial line the first installed of
-//! agetty (util-linux) and getty (busybox); sulogin when neither is. `getty` in getty.conf (or `--getty`) picks one of
-//! `builtin`, `agetty`, `busybox` for every terminal instead. TTY `console` is the device
+//! agetty (util-linux) and getty (busybox); sulogin when neither is. `getty` in getty.conf
+//! (or `--getty`) picks one of `builtin`, `agetty`, `busybox` for every terminal instead. TTY `console` is the device
 //! behind /dev/console (the last console= of the kernel command line).
 //!
 //! `--rescue`: the rescue login on the console, which depends only on the virtual bundle;
@@ -15,8 +15,9 @@
 //! Why a prompt of our own (issue I): busybox getty sleeps 100 ms before it flushes the
 //! line and prints its prompt, for modems (older releases a whole second), on every
 //! terminal: once the boot is done, every login on a virtual terminal waited that long
-//! more. A virtual terminal or the console has no modem to wait for; the rest of what getty does there is
-//! a dozen system calls, done here the way busybox getty does them (plus agetty's hangup).
+//! more. A virtual terminal or the console has no modem to wait for; the rest of what getty
+//! does there is a dozen system calls, done here the way busybox getty does them (plus
+//! agetty's hangup).
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-use crate::config::helper_value;
+use crate::config::HelperConf;
 use crate::msg::{Error, Result};
 use crate::svhelper::{have, idle};
 
@@ -53,12 +54,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         }
     }
     let Some(mut tty) = tty else { return Err(Error::usage(USAGE)) };
+    let conf = HelperConf::load("getty");
     let known = |p: &str| matches!(p, "auto" | "builtin" | "agetty" | "busybox");
     let program = match program {
         Some(p) if !known(&p) => return Err(Error::usage(format!("--getty {p}: not one of auto, builtin, agetty, busybox\n{USAGE}"))),
         Some(p) => p,
         // A typo in the file must not leave the machine without a login: said, and auto.
-        None => match helper_value("getty", "getty", "auto") {
+        None => match conf.get("getty", "auto") {
             p if known(&p) => p,
             p => {
                 say(&format!("warning: /etc/kiss-s6/getty.conf: getty = {p}: not one of auto, builtin, agetty, busybox: auto instead"));
@@ -84,13 +86,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         say(&format!("warning: {dev} is not a terminal: no login there"));
         idle();
     }
-    let wait: u64 = if now { 0 } else { helper_value("getty", "wait_boot", "300").parse().unwrap_or(300) };
+    let wait: u64 = if now { 0 } else { conf.get("wait_boot", "300").parse().unwrap_or(300) };
     if wait > 0 {
         crate::waitfile::wait_for(Path::new(STAGE2_EXIT), Some(Instant::now() + Duration::from_secs(wait)));
     }
     let vt = tty.strip_prefix("tty").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     let term = if vt { "linux" } else { "vt100" };
-    let baud = helper_value("getty", "baud", "115200");
+    let baud = conf.get("baud", "115200");
     // The builtin sets `baud` on a serial line other than the console (whose speed is the
     // kernel's: console=ttyS0,115200).
     let speed = if vt || console { None } else { Some(baud.as_str()) };

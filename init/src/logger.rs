@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
-use crate::config::helper_value;
+use crate::config::HelperConf;
 use crate::msg::{Error, Result};
 
 const USAGE: &str = "usage: kiss-s6 logger NAME";
@@ -21,7 +21,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return Err(Error::usage(format!("logger: {name:?} is not a service name\n{USAGE}")));
     }
-    let (mut size, mut count) = (helper_value("logging", "size", "1000000"), helper_value("logging", "count", "10"));
+    let conf = HelperConf::load("logging");
+    let (mut size, mut count) = (conf.get("size", "1000000"), conf.get("count", "10"));
     let number = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
     if !number(&size) || !number(&count) {
         eprintln!("kiss-s6: logger: warning: /etc/kiss-s6/logging.conf: size and count must be numbers: using 1000000 and 10");

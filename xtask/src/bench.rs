@@ -496,18 +496,12 @@ fn tooling(sh: &Shell, rows: &mut Vec<Row>, sk: Option<&Path>) -> Result<()> {
     for n in [100usize, 1000, 10000, 100_000] {
         let dir = repo.join(format!("target/bench/tree-{n}"));
         gen_tree(&dir, n)?;
-        let cpu_ours = || {
-            cpu_time(|| {
-                cmd!(sh, "{ours_bin} check {dir}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
-                    && cmd!(sh, "{ours_bin} order --source {dir} default").quiet().ignore_stdout().ignore_stderr().run().is_ok()
-            })
+        let check_order = || {
+            cmd!(sh, "{ours_bin} check {dir}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+                && cmd!(sh, "{ours_bin} order --source {dir} default").quiet().ignore_stdout().ignore_stderr().run().is_ok()
         };
-        let run_ours = || {
-            time(|| {
-                cmd!(sh, "{ours_bin} check {dir}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
-                    && cmd!(sh, "{ours_bin} order --source {dir} default").quiet().ignore_stdout().ignore_stderr().run().is_ok()
-            })
-        };
+        let cpu_ours = || cpu_time(check_order);
+        let run_ours = || time(check_order);
         // s6-rc-compile at 100 000 takes minutes (its time grows quadratically): ours only.
         let run_theirs = || {
             compile.as_ref().filter(|_| n < 100_000).and_then(|c| {

@@ -92,8 +92,9 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     // Without a name defined twice (no override: the usual case) s6-rc-compile reads the
     // sources as they are and needs nothing from the check: it runs alongside it, on
     // another CPU, and its database is thrown away if the check finds an error.
+    let direct = names_unique(&sources);
     let early = match find_tool("s6-rc-compile") {
-        Some(c) if names_unique(&sources) && fs::create_dir_all(&etc).is_ok() => {
+        Some(c) if direct && fs::create_dir_all(&etc).is_ok() => {
             let new = etc.join(fresh_name(&etc));
             let mut argv = vec![c.as_os_str(), new.as_os_str()];
             argv.extend(sources.iter().filter(|s| s.is_dir()).map(|s| s.as_os_str()));
@@ -124,7 +125,6 @@ pub fn compile(root: &Path, update: bool) -> Result<i32> {
     // tree replacing the package's), it gets one directory of the winners' symlinks. Without
     // one, the usual case, it reads the sources as they are: a symlink a service costs more
     // than the compile itself (1 000 services: 0.19 s against 0.04 s).
-    let direct = no_override(&sources, &defs);
     let merged = etc.join(format!(".kiss-s6-merge-{}", std::process::id()));
     let result = (|| -> Result<PathBuf> {
         if let Some(mut early) = early {
@@ -223,17 +223,6 @@ fn names_unique(sources: &[PathBuf]) -> bool {
     crate::sort::sort_by(&mut names, &|a, b| a.cmp(b));
     names.dedup();
     names.len() == total
-}
-
-/// Is every entry of every source a winner (no name defined twice)? Then s6-rc-compile can
-/// read the sources themselves.
-fn no_override(sources: &[PathBuf], defs: &[super::source::Def]) -> bool {
-    sources.iter().enumerate().all(|(i, src)| {
-        let entries = fs::read_dir(src)
-            .map(|rd| rd.flatten().filter(|e| !e.file_name().as_encoded_bytes().starts_with(b".")).count())
-            .unwrap_or(0);
-        entries == defs.iter().filter(|d| d.source == i).count()
-    })
 }
 
 /// Switch the live state to `new`. s6-rc-update exits 1 or 2 when it switched but a
