@@ -232,11 +232,29 @@ fn open_tty(dev: &str) -> OwnedFd {
         fail(&format!("unable to open {dev}: {}", nix::errno::Errno::last().desc()));
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+    // Held by pid 1's session (an init that kept the console an initramfs gave it, as
+    // s6-linux-init behind dracut): no login, so taken.
+    let steal = if held_by_init(&fd) { 1 } else { 0 };
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, steal) } != 0 {
         let e = nix::errno::Errno::last();
         fail(&format!("{dev} is the terminal of another session (a second login on it? early_getty in init.conf and the {} service): {}", dev.trim_start_matches("/dev/"), e.desc()));
     }
     fd
+}
+
+/// Is FD's terminal pid 1's controlling terminal (/proc/1/stat's tty_nr)?
+fn held_by_init(fd: &OwnedFd) -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/1/stat") else { return false };
+    // After the ")" of the command: state ppid pgrp session tty_nr.
+    let Some(tty_nr) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(4)).and_then(|t| t.parse::<u64>().ok()) else {
+        return false;
+    };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 || tty_nr == 0 {
+        return false;
+    }
+    let (major, minor) = ((tty_nr >> 8) & 0xfff, (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
+    libc::major(st.st_rdev) as u64 == major && libc::minor(st.st_rdev) as u64 == minor
 }
 
 /// `stty sane` on fd 0: canonical input, echo, the usual control characters (DEL erases,

@@ -293,6 +293,21 @@ pub fn finish_run_image(p: &Paths, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// An initramfs's init may hand pid 1 over with a controlling terminal (dracut's systemd
+/// takes the console's tty): pid 1's session would hold the console, so the rescue login
+/// could not make it its own (seen behind dracut: no prompt on ttyS0), and a hangup of it
+/// would signal the supervision tree. Let it go (TIOCNOTTY; the SIGHUP it sends pid 1's
+/// group is nothing to pid 1). Only as pid 1: a test must not detach its runner.
+fn drop_inherited_ctty(dev: &Path) {
+    if nix::unistd::getpid().as_raw() != 1 {
+        return;
+    }
+    if let Ok(fd) = open(&dev.join("tty"), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK, Mode::empty()) {
+        // SAFETY: TIOCNOTTY takes no argument; fd is ours.
+        unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::TIOCNOTTY) };
+    }
+}
+
 /// The fifo trick: make fd 1 and 2 the catch-all logger's fifo before the logger runs. A
 /// non-blocking reader lets the writer open succeed at once; the reader is then closed.
 /// Seconds since the kernel started (CLOCK_BOOTTIME, what /proc/uptime shows; /proc may not
@@ -553,6 +568,7 @@ fn run_inner(sys: &mut dyn Sys, p: &Paths, args: &[String]) -> Result<std::conve
     let handover = fs::read(&p.mounts).ok();
     let mounted = mount_early(sys, p);
     console_stdio(&p.dev);
+    drop_inherited_ctty(&p.dev);
     for note in mounted? {
         msg::info(note);
     }

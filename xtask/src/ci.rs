@@ -801,7 +801,14 @@ fn disk_case(sh: &Shell, t: &mut Tally, name: &str, base: &Bootable, c: &DiskCas
 fn initramfs_cases(sh: &Shell, t: &mut Tally, sk: &Stack) {
     for flavour in [Flavour::Debian, Flavour::Dracut] {
         let f = flavour.name();
-        let full = DiskCase { name: "poweroff", test: "poweroff", fault: "none", want: End::PowerDown, check: Box::new(disk_checks), triggers: vec![] };
+        // Behind an initramfs, the console's login prompt too: dracut's systemd handed pid 1
+        // over holding the console's tty, and the rescue login could not take it (no prompt).
+        let login_on_console = |r: &[(String, String)], o: &Outcome| -> std::result::Result<(), String> {
+            disk_checks(r, o)?;
+            lacks(o, "is the terminal of another session")?;
+            has(o, "kiss-s6-test login: ")
+        };
+        let full = DiskCase { name: "poweroff", test: "poweroff", fault: "none", want: End::PowerDown, check: Box::new(login_on_console), triggers: vec![] };
         let mut cases = vec![full];
         cases.extend(fault_list().into_iter().filter(|c| matches!(c.name, "fsck-corrected" | "fsck-errors-left" | "ctrl-alt-del-steady")));
         let cases: Vec<DiskCase> = cases.into_iter().filter(|c| t.wants(&format!("initramfs-{f}-{}", c.name))).collect();
